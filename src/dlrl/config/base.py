@@ -1,0 +1,183 @@
+"""Config base classes and the loader that turns files and overrides into validated configs."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dlrl.errors import ConfigError
+
+C = TypeVar("C", bound="Config")
+
+
+class Config(BaseModel):
+    """Base of every config: unknown keys are errors, field docstrings are help texts."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+
+
+class OptimConfig(Config):
+    lr: float = Field(1e-3, gt=0)
+    """Learning rate."""
+    weight_decay: float = Field(0.0, ge=0)
+    """Decoupled weight decay (AdamW) or L2 penalty (SGD)."""
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
+    """Optimizer."""
+    schedule: Literal["none", "cosine", "onecycle", "step"] = "none"
+    """Learning-rate schedule over the whole run."""
+    grad_clip: float | None = Field(None, gt=0)
+    """Clip the gradient norm to this value (None: no clipping)."""
+
+
+class DataConfig(Config):
+    dataset: Literal["mnist", "fashion-mnist"] = "mnist"
+    """Image dataset."""
+    data_dir: str | None = None
+    """Directory with the IDX files (searched first; downloads go there). Also: DLRL_DATA_DIR."""
+    val_size: int = Field(5000, ge=0)
+    """Images held out from the training set for validation (full datasets)."""
+    limit: int | None = Field(None, gt=0)
+    """Use at most this many training images (smoke runs)."""
+    split_seed: int = 0
+    """Seed of the train/validation(/test) split; fixed apart from the run seed so test sets stay put."""
+    download: bool = True
+    """Download from the official mirrors when no local copy is found."""
+
+
+class ExperimentConfig(Config):
+    """Fields every experiment has."""
+
+    experiment: str
+    """Which experiment this config is for (checked when a config file is fed back)."""
+    seed: int = 0
+    """Seed for every random draw of the run."""
+    device: str = "auto"
+    """Torch device: auto, cpu or cuda[:N]."""
+    threads: int | None = Field(None, gt=0)
+    """Torch intra-op threads (None: torch's default)."""
+
+    # Overrides applied by --quick, as dotted keys; each experiment sets its own.
+    QUICK: ClassVar[dict[str, Any]] = {}
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (.yaml/.yml) or TOML (.toml) file into a dict; errors name the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: config file is not UTF-8 text") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config file ({err.strerror})") from None
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{path}: cannot parse config: {first}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: config must be a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | list[str], source: str = "override") -> dict:
+    """Return a copy of ``data`` with dotted ``key=value`` overrides (or a dict of dotted keys) applied."""
+    result = _deep_copy(data)
+    items: list[tuple[str, Any]]
+    if isinstance(overrides, dict):
+        items = list(overrides.items())
+    else:
+        items = []
+        for item in overrides:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"{source} '{item}': expected key=value, e.g. optim.lr=3e-4")
+            items.append((key.strip(), _parse_value(value)))
+    for key, value in items:
+        node = result
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"{source} '{key}': '{part}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(v) for v in data]
+    return data
+
+
+def _field_names(cls: type[BaseModel], loc: tuple) -> list[str]:
+    """Names of the fields at ``loc`` (the parent of an offending key), for 'did you mean'."""
+    model: Any = cls
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def build_config(cls: type[C], data: dict[str, Any], source: str) -> C:
+    """Validate ``data`` as ``cls``; the first problem becomes a ConfigError naming ``source`` and the key."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as err:
+        problem = err.errors()[0]
+        loc = tuple(problem["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        if problem["type"] == "extra_forbidden":
+            known = _field_names(cls, loc[:-1])
+            hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            suggestion = f" (did you mean '{'.'.join([*map(str, loc[:-1]), hint[0]])}'?)" if hint else ""
+            raise ConfigError(f"{source}: unknown key '{key}'{suggestion}") from None
+        value = problem.get("input")
+        shown = f" (got {value!r})" if not isinstance(value, dict) and len(repr(value)) < 60 else ""
+        raise ConfigError(f"{source}: {key}: {problem['msg']}{shown}") from None
+
+
+def config_to_yaml(config: Config) -> str:
+    """The full resolved config as YAML, re-loadable with ``--config``."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def describe_fields(cls: type[BaseModel], prefix: str = "", defaults: BaseModel | None = None) -> list[str]:
+    """One help line per leaf field: dotted key, default (as the parent config sets it) and docstring."""
+    lines = []
+    for name, field in cls.model_fields.items():
+        annotation = field.annotation
+        key = f"{prefix}{name}"
+        default = getattr(defaults, name) if defaults is not None else field.get_default(call_default_factory=True)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            lines.extend(describe_fields(annotation, prefix=f"{key}.", defaults=default))
+            continue
+        doc = (field.description or "").strip()
+        lines.append(f"  {key}={default}".ljust(34) + f" {doc}")
+    return lines

@@ -1,0 +1,59 @@
+"""Config of the feed-forward classifier (Part 1b)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from dlrl.config.base import Config, DataConfig, ExperimentConfig, OptimConfig
+
+
+class MLPConfig(Config):
+    hidden_sizes: list[int] = [1024, 1024]
+    """Widths of the hidden layers."""
+    activation: Literal["relu", "gelu", "silu", "tanh"] = "relu"
+    """Hidden activation."""
+    dropout: float = Field(0.2, ge=0, lt=1)
+    """Dropout after each hidden layer."""
+    input_dropout: float = Field(0.0, ge=0, lt=1)
+    """Dropout on the input pixels."""
+    batch_norm: bool = True
+    """BatchNorm1d before each hidden activation."""
+
+    @field_validator("hidden_sizes")
+    @classmethod
+    def _positive(cls, sizes: list[int]) -> list[int]:
+        if any(s <= 0 for s in sizes):
+            raise ValueError("every hidden size must be positive")
+        return sizes
+
+
+class AugmentConfig(Config):
+    max_shift: int = Field(0, ge=0, le=4)
+    """Random translation of training images by up to this many pixels."""
+    hflip: bool = False
+    """Random horizontal flips (sensible for Fashion-MNIST, not for digits)."""
+
+
+class ClassifierConfig(ExperimentConfig):
+    experiment: Literal["classifier"] = "classifier"
+    """Which experiment this config is for."""
+    data: DataConfig = DataConfig()
+    """Dataset and split."""
+    model: MLPConfig = MLPConfig()
+    """Network."""
+    optim: OptimConfig = OptimConfig(lr=1e-3, weight_decay=1e-4, schedule="onecycle")
+    """Optimizer and schedule."""
+    augment: AugmentConfig = AugmentConfig()
+    """Training-time augmentation."""
+    epochs: int = Field(15, gt=0)
+    """Training epochs."""
+    batch_size: int = Field(128, gt=0)
+    """Mini-batch size."""
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    """Label smoothing of the cross-entropy loss."""
+    patience: int | None = Field(None, gt=0)
+    """Stop after this many epochs without validation improvement (None: never)."""
+
+    QUICK: ClassVar[dict[str, Any]] = {"epochs": 2, "data.limit": 5000, "model.hidden_sizes": [256]}

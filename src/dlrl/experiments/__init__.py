@@ -1,0 +1,64 @@
+"""Experiments: each module wires config + data + model + loop + figures into ``run(config, run_dir, resume)``.
+
+The registry maps a CLI name to its config class and module, imported lazily so that ``dlrl --help``
+does not import torch-heavy code (Ray, Gymnasium) it does not need.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ExperimentEntry:
+    name: str
+    help: str
+    config: str  # "module:Class"
+    module: str  # module with run(config, run_dir, resume) -> summary and evaluate(run_dir) -> metrics
+    command: str = ""  # CLI subcommand, if not the name
+    # Extra CLI flags that set config keys: (flag, dotted config key, argparse keyword arguments)
+    options: tuple[tuple[str, str, dict[str, Any]], ...] = ()
+
+    @property
+    def cli_name(self) -> str:
+        return self.command or self.name
+
+    def config_cls(self) -> Any:
+        module, _, cls = self.config.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def load(self) -> Any:
+        return importlib.import_module(self.module)
+
+
+EXPERIMENTS: dict[str, ExperimentEntry] = {
+    entry.name: entry
+    for entry in [
+        ExperimentEntry(
+            "regression",
+            "Part 1a: 1-D regression network (synthetic data with gaps, or your CSV)",
+            "dlrl.config.regression:RegressionConfig",
+            "dlrl.experiments.regression",
+            options=(("--csv", "data.csv", {"metavar": "FILE", "help": "two-column x,y CSV (header optional)"}),),
+        ),
+        ExperimentEntry(
+            "classifier",
+            "Part 1b: feed-forward classifier on MNIST / Fashion-MNIST",
+            "dlrl.config.classifier:ClassifierConfig",
+            "dlrl.experiments.classifier",
+            command="classify",
+            options=(("--dataset", "data.dataset", {"choices": ["mnist", "fashion-mnist"]}),),
+        ),
+    ]
+}
+
+
+def get_experiment(name: str) -> ExperimentEntry:
+    from dlrl.errors import DlrlError
+
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise DlrlError(f"unknown experiment '{name}' (choose from {', '.join(EXPERIMENTS)})") from None

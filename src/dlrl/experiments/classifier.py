@@ -1,0 +1,172 @@
+"""Part 1b: a feed-forward classifier on MNIST or Fashion-MNIST."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlrl.config import build_config, read_config_file
+from dlrl.config.classifier import ClassifierConfig
+from dlrl.data.augment import random_hflip, random_shift
+from dlrl.data.batching import Batch, Batches
+from dlrl.data.images import ImageData, load_images
+from dlrl.models.mlp import MLPClassifier
+from dlrl.rundir import RunDir
+from dlrl.train.checkpoint import load_checkpoint, load_model_state
+from dlrl.train.loop import fit, make_optimizer, make_scheduler
+from dlrl.utils import resolve_device
+from dlrl.viz.classification import (
+    confusion_matrix,
+    plot_architecture,
+    plot_confusion_matrix,
+    plot_per_class_accuracy,
+)
+from dlrl.viz.common import image_grid, plot_curves
+
+log = logging.getLogger(__name__)
+
+
+def build_model(cfg: ClassifierConfig, image_shape: tuple[int, ...], num_classes: int) -> MLPClassifier:
+    m = cfg.model
+    return MLPClassifier(image_shape, num_classes, m.hidden_sizes, m.activation, m.dropout, m.input_dropout,
+                         m.batch_norm)
+
+
+def make_step(label_smoothing: float = 0.0):
+    def step(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x, y = batch
+        logits = model(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        accuracy = (logits.argmax(dim=1) == y).float().mean()
+        return loss, {"accuracy": accuracy}
+
+    return step
+
+
+def make_augment(cfg: ClassifierConfig):
+    if not cfg.augment.max_shift and not cfg.augment.hflip:
+        return None
+
+    def augment(batch: Batch, generator: torch.Generator) -> Batch:
+        x, y = batch
+        x = random_shift(x, cfg.augment.max_shift, generator)
+        if cfg.augment.hflip:
+            x = random_hflip(x, generator)
+        return x, y
+
+    return augment
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 2048) -> torch.Tensor:
+    """Logits for all of ``x``, in eval mode."""
+    model.eval()
+    return torch.cat([model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+
+
+def architecture_layers(model: MLPClassifier) -> list[tuple[str, str, int]]:
+    """(name, output shape, parameters) per block, for the diagram: Linear+BN+act+dropout count as one."""
+    layers = [("Input", "x".join(map(str, model.input_shape)), 0)]
+    for module in model.net:
+        if isinstance(module, nn.Linear):
+            layers.append((f"Linear", f"{module.out_features}", sum(p.numel() for p in module.parameters())))
+        elif isinstance(module, nn.BatchNorm1d):
+            name, shape, params = layers[-1]
+            layers[-1] = (name + "+BN", shape, params + sum(p.numel() for p in module.parameters()))
+        elif isinstance(module, nn.ReLU | nn.GELU | nn.SiLU | nn.Tanh):
+            name, shape, params = layers[-1]
+            layers[-1] = (f"{name}+{type(module).__name__}", shape, params)
+        elif isinstance(module, nn.Flatten):
+            layers.append(("Flatten", str(int(np.prod(model.input_shape))), 0))
+    name, shape, params = layers[-1]
+    layers[-1] = ("Linear (logits)", shape, params)
+    return layers
+
+
+def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[str, Any]:
+    device = resolve_device(cfg.device)
+    data = load_images(cfg.data)
+    model = build_model(cfg, data.image_shape, len(data.classes)).to(device)
+    train_batches = Batches(data.train_x, data.train_y, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
+                            transform=make_augment(cfg))
+    val_batches = Batches(data.val_x, data.val_y, batch_size=1024)
+    optimizer = make_optimizer(model.parameters(), cfg.optim)
+    scheduler, per_batch = make_scheduler(optimizer, cfg.optim, cfg.epochs, len(train_batches))
+
+    started = time.perf_counter()
+    result = fit(
+        model, make_step(cfg.label_smoothing), optimizer, train_batches, val_batches, cfg.epochs, device,
+        eval_step=make_step(), scheduler=scheduler, scheduler_per_batch=per_batch, grad_clip=cfg.optim.grad_clip,
+        monitor="val_accuracy", mode="max", patience=cfg.patience, checkpoint_dir=run_dir.checkpoints,
+        extra_state={"config": cfg.model_dump(mode="json")}, resume=resume,
+        on_epoch_end=run_dir.metrics_hook(resume),
+    )
+    train_seconds = time.perf_counter() - started
+    run_dir.write_metrics(result.history)
+    metrics = evaluate_model(cfg, model, data, run_dir, device)
+    write_figures(cfg, model, data, result.history, metrics.pop("_arrays"), run_dir)
+    return {
+        "dataset": data.dataset,
+        "data_origin": data.origin,
+        "sample_data": data.is_sample,
+        "train_images": len(data.train_x),
+        "test_images": len(data.test_x),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "best_val_accuracy": result.best_metric,
+        "train_seconds": round(train_seconds, 2),
+        "seconds_per_epoch": round(float(np.mean([r["seconds"] for r in result.history])), 2),
+        **metrics,
+    }
+
+
+def evaluate_model(cfg: ClassifierConfig, model: nn.Module, data: ImageData, run_dir: RunDir,
+                   device: torch.device) -> dict[str, Any]:
+    """Load best.pt into ``model`` and compute test metrics (plus arrays for the figures under '_arrays')."""
+    path = run_dir.checkpoints / "best.pt"
+    load_model_state(model, load_checkpoint(path)["model"], path)
+    logits = predict(model, data.test_x, device)
+    predictions = logits.argmax(dim=1).numpy()
+    labels = data.test_y.numpy()
+    cm = confusion_matrix(labels, predictions, len(data.classes))
+    return {
+        "test_accuracy": float((predictions == labels).mean()),
+        "test_loss": float(F.cross_entropy(logits, data.test_y).item()),
+        "per_class_accuracy": {name: float(cm[i, i] / max(cm[i].sum(), 1)) for i, name in enumerate(data.classes)},
+        "_arrays": {"cm": cm, "predictions": predictions, "labels": labels},
+    }
+
+
+def write_figures(cfg: ClassifierConfig, model: MLPClassifier, data: ImageData, history: list[dict[str, float]],
+                  arrays: dict[str, np.ndarray], run_dir: RunDir) -> None:
+    cm, predictions, labels = arrays["cm"], arrays["predictions"], arrays["labels"]
+    run_dir.save_figure(plot_architecture(architecture_layers(model), "MLP classifier"), "architecture")
+    run_dir.save_figure(plot_confusion_matrix(cm, data.classes), "confusion_matrix")
+    run_dir.save_figure(plot_per_class_accuracy(cm, data.classes), "per_class_accuracy")
+    run_dir.save_figure(
+        plot_curves(history, {"loss": ["train_loss", "val_loss"], "accuracy": ["train_accuracy", "val_accuracy"]}),
+        "learning_curves",
+    )
+    wrong = np.flatnonzero(predictions != labels)[:32]
+    if len(wrong):
+        titles = [f"{data.classes[labels[i]]}→{data.classes[predictions[i]]}" for i in wrong]
+        run_dir.save_figure(image_grid(data.test_x[wrong].numpy(), titles, title="Misclassified (true→predicted)"),
+                            "misclassified")
+
+
+def evaluate(run_dir: RunDir) -> dict[str, Any]:
+    """Recompute the test metrics of a finished run from its best checkpoint."""
+    cfg = build_config(ClassifierConfig, read_config_file(run_dir.config_path), str(run_dir.config_path))
+    device = resolve_device(cfg.device)
+    data = load_images(cfg.data)
+    model = build_model(cfg, data.image_shape, len(data.classes)).to(device)
+    metrics = evaluate_model(cfg, model, data, run_dir, device)
+    metrics.pop("_arrays")
+    return metrics

@@ -1,0 +1,145 @@
+"""Turning command-line choices into a validated config and a run directory, and running an experiment.
+
+Shared by the per-experiment commands, ``dlrl run`` and ``dlrl tune``: whatever the CLI does, a test can
+do by calling these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from dlrl.config import ExperimentConfig, apply_overrides, build_config, read_config_file
+from dlrl.errors import ConfigError, DlrlError
+from dlrl.experiments import ExperimentEntry
+from dlrl.rundir import RunDir
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RUNS_ROOT = Path("runs")
+
+
+def resolve_config(
+    entry: ExperimentEntry,
+    config_file: str | Path | None = None,
+    overrides: list[str] | None = None,
+    quick: bool = False,
+    options: dict[str, Any] | None = None,
+) -> ExperimentConfig:
+    """Defaults < --quick profile < --config file < CLI options (dotted keys) < key=value overrides."""
+    cls = entry.config_cls()
+    data: dict[str, Any] = {"experiment": entry.name}
+    source = "defaults"
+    if quick:
+        data = apply_overrides(data, cls.QUICK)
+    if config_file is not None:
+        file_data = read_config_file(config_file)
+        if "experiment" in file_data and file_data["experiment"] != entry.name:
+            raise ConfigError(f"{config_file}: is a config for '{file_data['experiment']}', not '{entry.name}'")
+        data = _merge(data, file_data)
+        source = str(config_file)
+    if options:
+        data = apply_overrides(data, {k: v for k, v in options.items() if v is not None})
+    if overrides:
+        data = apply_overrides(data, overrides, source="override")
+        source = f"{source} + overrides" if config_file else "overrides"
+    return build_config(cls, data, source)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def new_run_path(experiment: str, root: Path = DEFAULT_RUNS_ROOT) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = root / f"{experiment}-{stamp}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = root / f"{experiment}-{stamp}-{suffix}"
+    return path
+
+
+def latest_run_path(experiment: str, root: Path = DEFAULT_RUNS_ROOT, marker: str = "config.yaml") -> Path | None:
+    candidates = sorted(p for p in root.glob(f"{experiment}-*") if (p / marker).is_file())
+    return candidates[-1] if candidates else None
+
+
+def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in dict.fromkeys([*a, *b]):
+            diff = _first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
+            if diff:
+                return diff
+        return None
+    return None if a == b else f"{prefix.rstrip('.')}: {a!r} in the run, {b!r} now"
+
+
+def choose_run_dir(entry_name: str, config: ExperimentConfig, out: str | Path | None, resume: bool,
+                   root: Path = DEFAULT_RUNS_ROOT) -> tuple[RunDir, bool]:
+    """(run_dir, created): a new directory, or with ``resume`` the given/latest one, checked to match."""
+    if resume:
+        path = Path(out) if out else latest_run_path(entry_name, root)
+        if path is None:
+            raise DlrlError(f"--resume: no earlier '{entry_name}' run under {root}/; pass --out RUN_DIR")
+        if not (path / "config.yaml").is_file():
+            if path.exists() and any(path.iterdir()):
+                raise DlrlError(f"--resume: {path} is not a dlrl run directory (no config.yaml)")
+            return RunDir(path), not path.exists()
+        stored = read_config_file(path / "config.yaml")
+        if stored.get("experiment") != entry_name:
+            raise DlrlError(f"--resume: {path} is a '{stored.get('experiment')}' run, not '{entry_name}'")
+        diff = _first_difference(stored, config.model_dump(mode="json"))
+        if diff:
+            raise DlrlError(f"--resume: config differs from the interrupted run in {path} ({diff})")
+        return RunDir(path), False
+    path = Path(out) if out else new_run_path(entry_name, root)
+    if path.exists() and any(path.iterdir()):
+        raise DlrlError(f"--out {path}: directory exists and is not empty (use --resume to continue it)")
+    return RunDir(path), True
+
+
+@contextmanager
+def cleanup_on_error(run_dir: RunDir, created: bool) -> Iterator[None]:
+    """Remove a run directory this invocation created if it fails on bad input: no half-written output."""
+    try:
+        yield
+    except DlrlError:
+        if created and run_dir.path.exists():
+            shutil.rmtree(run_dir.path, ignore_errors=True)
+        raise
+
+
+def run_experiment(entry: ExperimentEntry, config: ExperimentConfig, run_dir: RunDir, resume: bool = False,
+                   created: bool = True) -> dict[str, Any]:
+    """Create the run directory, record config and environment, run, and return the summary."""
+    from dlrl.utils import resolve_device, seed_everything
+
+    module = entry.load()
+    with cleanup_on_error(run_dir, created):
+        if hasattr(module, "validate"):
+            module.validate(config)  # checks that need files (a CSV, a parent run) before writing anything
+        run_dir.create()
+        run_dir.write_config(config)
+        run_dir.write_env(config.seed, str(resolve_device(config.device)), {"experiment": entry.name})
+        if config.threads:
+            import torch
+
+            torch.set_num_threads(config.threads)
+        seed_everything(config.seed)
+        started = time.perf_counter()
+        summary = module.run(config, run_dir, resume)
+        summary.setdefault("seconds", round(time.perf_counter() - started, 2))
+        run_dir.write_summary(summary)
+    return summary

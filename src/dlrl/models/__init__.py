@@ -1,0 +1,1 @@
+"""nn.Modules only: no data loading, optimizers or printing here."""

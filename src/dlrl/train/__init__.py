@@ -1,0 +1,1 @@
+"""Generic supervised training: epochs, evaluation, early stopping, checkpoints, resume."""
