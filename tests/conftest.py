@@ -1,0 +1,30 @@
+"""Shared fixtures: tiny real data in temp dirs, a fixed thread count so tests behave the same everywhere."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+# Tests must never try the network for datasets: the shipped sample is the fallback.
+os.environ.setdefault("DLRL_NO_DOWNLOAD", "1")
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def sample_data_dir(tmp_path: Path) -> Path:
+    """A data directory holding the shipped 10,000-image MNIST sample as 'mnist' test files only."""
+    from dlrl.data.sources import copy_sample_to
+
+    target = tmp_path / "data" / "mnist"
+    copy_sample_to(target)
+    return target
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep tests away from the user's ~/.cache/dlrl and DLRL_DATA_DIR."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("DLRL_DATA_DIR", raising=False)
