@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make run` (set up, then the main job) and `make test` (set up, then tests).
+# Both create .venv if it is missing. The CPU build of PyTorch is installed first, so that no dependency
+# pulls a multi-GB CUDA build; elsewhere, point pip at the CPU wheels, e.g.
+#   make setup PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+
+.PHONY: setup run full test lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $@
+
+run: setup  ## every experiment with small budgets, one run directory, report.html (<= 10 min on 2 cores)
+	$(BIN)/dlrl run --quick
+
+full: setup  ## every experiment at the issue targets' budgets
+	$(BIN)/dlrl run
+
+test: setup  ## the test suite (a few minutes on 2 cores)
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
