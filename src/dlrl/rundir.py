@@ -1,11 +1,11 @@
 """The run directory: the contract between training, tuning and the report.
 
-    <run>/config.yaml     full resolved config (re-runnable with --config)
-    <run>/env.json        versions, seed, device, git commit, command line
-    <run>/metrics.csv     one row per epoch / evaluation, rewritten atomically
-    <run>/checkpoints/    last.pt, best.pt (plain tensors and types: weights_only loadable)
-    <run>/figures/        PNG figures
-    <run>/summary.json    headline numbers
+<run>/config.yaml     full resolved config (re-runnable with --config)
+<run>/env.json        versions, seed, device, git commit, command line
+<run>/metrics.csv     one row per epoch / evaluation, rewritten atomically
+<run>/checkpoints/    last.pt, best.pt (plain tensors and types: weights_only loadable)
+<run>/figures/        PNG figures
+<run>/summary.json    headline numbers
 """
 
 from __future__ import annotations
@@ -71,7 +71,9 @@ class RunDir:
         atomic_write_text(self.config_path, config_to_yaml(config))
 
     def write_env(self, seed: int, device: str, extra: dict[str, Any] | None = None) -> None:
-        atomic_write_text(self.path / "env.json", json.dumps(environment_record(seed, device, extra), indent=2))
+        atomic_write_text(
+            self.path / "env.json", json.dumps(environment_record(seed, device, extra), indent=2)
+        )
 
     def write_metrics(self, rows: Iterable[dict[str, Any]], name: str = "metrics.csv") -> None:
         """Write all rows (union of their keys as columns) atomically; called after every epoch."""
@@ -143,7 +145,9 @@ def _json_safe(value: Any) -> Any:
         return [_json_safe(v) for v in value]
     if isinstance(value, Path):
         return str(value)
-    if hasattr(value, "item") and callable(value.item):
+    if getattr(value, "ndim", 0) > 0 and hasattr(value, "tolist"):  # numpy arrays, tensors
+        return _json_safe(value.tolist())
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None

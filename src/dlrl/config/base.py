@@ -81,9 +81,14 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             data = tomllib.loads(text)
         else:
             data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: cannot parse YAML: {err.problem or err.context}{where}") from None
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"{path}: cannot parse config: {first}") from None
+        kind = "TOML" if isinstance(err, tomllib.TOMLDecodeError) else "YAML"
+        raise ConfigError(f"{path}: cannot parse {kind}: {first}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -98,7 +103,9 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | list[str], source: str = "override") -> dict:
+def apply_overrides(
+    data: dict[str, Any], overrides: dict[str, Any] | list[str], source: str = "override"
+) -> dict:
     """Return a copy of ``data`` with dotted ``key=value`` overrides (or a dict of dotted keys) applied."""
     result = _deep_copy(data)
     items: list[tuple[str, Any]]
@@ -145,6 +152,17 @@ def _field_names(cls: type[BaseModel], loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
+def _leaf_keys(cls: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in cls.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(_leaf_keys(annotation, f"{prefix}{name}."))
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
 def build_config(cls: type[C], data: dict[str, Any], source: str) -> C:
     """Validate ``data`` as ``cls``; the first problem becomes a ConfigError naming ``source`` and the key."""
     try:
@@ -154,9 +172,15 @@ def build_config(cls: type[C], data: dict[str, Any], source: str) -> C:
         loc = tuple(problem["loc"])
         key = ".".join(str(p) for p in loc) or "(top level)"
         if problem["type"] == "extra_forbidden":
-            known = _field_names(cls, loc[:-1])
-            hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            suggestion = f" (did you mean '{'.'.join([*map(str, loc[:-1]), hint[0]])}'?)" if hint else ""
+            parent = ".".join(map(str, loc[:-1]))
+            hint = [
+                f"{parent}.{h}" if parent else h
+                for h in difflib.get_close_matches(str(loc[-1]), _field_names(cls, loc[:-1]), n=1)
+            ]
+            if not hint:  # a key put in the wrong section, e.g. 'lr' instead of 'optim.lr'
+                leaves = {k.rpartition(".")[2]: k for k in _leaf_keys(cls)}
+                hint = [leaves[h] for h in difflib.get_close_matches(str(loc[-1]), list(leaves), n=1)]
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
             raise ConfigError(f"{source}: unknown key '{key}'{suggestion}") from None
         value = problem.get("input")
         shown = f" (got {value!r})" if not isinstance(value, dict) and len(repr(value)) < 60 else ""
@@ -174,7 +198,9 @@ def describe_fields(cls: type[BaseModel], prefix: str = "", defaults: BaseModel 
     for name, field in cls.model_fields.items():
         annotation = field.annotation
         key = f"{prefix}{name}"
-        default = getattr(defaults, name) if defaults is not None else field.get_default(call_default_factory=True)
+        default = (
+            getattr(defaults, name) if defaults is not None else field.get_default(call_default_factory=True)
+        )
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             lines.extend(describe_fields(annotation, prefix=f"{key}.", defaults=default))
             continue

@@ -7,6 +7,7 @@ do by calling these functions.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -40,7 +41,9 @@ def resolve_config(
     if config_file is not None:
         file_data = read_config_file(config_file)
         if "experiment" in file_data and file_data["experiment"] != entry.name:
-            raise ConfigError(f"{config_file}: is a config for '{file_data['experiment']}', not '{entry.name}'")
+            raise ConfigError(
+                f"{config_file}: is a config for '{file_data['experiment']}', not '{entry.name}'"
+            )
         data = _merge(data, file_data)
         source = str(config_file)
     if options:
@@ -71,9 +74,21 @@ def new_run_path(experiment: str, root: Path = DEFAULT_RUNS_ROOT) -> Path:
     return path
 
 
-def latest_run_path(experiment: str, root: Path = DEFAULT_RUNS_ROOT, marker: str = "config.yaml") -> Path | None:
-    candidates = sorted(p for p in root.glob(f"{experiment}-*") if (p / marker).is_file())
-    return candidates[-1] if candidates else None
+def latest_run_path(
+    experiment: str, root: Path = DEFAULT_RUNS_ROOT, marker: str = "config.yaml"
+) -> Path | None:
+    """The newest ``<experiment>-<timestamp>[-N]`` directory under ``root`` holding ``marker``."""
+    pattern = re.compile(rf"{re.escape(experiment)}-(\d{{8}}-\d{{6}})(?:-(\d+))?")
+    candidates = []
+    for path in root.glob(f"{experiment}-*"):
+        match = pattern.fullmatch(path.name)
+        if match and (path / marker).is_file():
+            candidates.append((match.group(1), int(match.group(2) or 1), path))
+    return max(candidates)[2] if candidates else None
+
+
+# Keys that may change between an interrupted run and its resumption: where it runs, not what it computes.
+RESUME_FREE_KEYS = ("device", "threads")
 
 
 def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
@@ -86,8 +101,13 @@ def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
     return None if a == b else f"{prefix.rstrip('.')}: {a!r} in the run, {b!r} now"
 
 
-def choose_run_dir(entry_name: str, config: ExperimentConfig, out: str | Path | None, resume: bool,
-                   root: Path = DEFAULT_RUNS_ROOT) -> tuple[RunDir, bool]:
+def choose_run_dir(
+    entry_name: str,
+    config: ExperimentConfig,
+    out: str | Path | None,
+    resume: bool,
+    root: Path = DEFAULT_RUNS_ROOT,
+) -> tuple[RunDir, bool]:
     """(run_dir, created): a new directory, or with ``resume`` the given/latest one, checked to match."""
     if resume:
         path = Path(out) if out else latest_run_path(entry_name, root)
@@ -98,11 +118,20 @@ def choose_run_dir(entry_name: str, config: ExperimentConfig, out: str | Path | 
                 raise DlrlError(f"--resume: {path} is not a dlrl run directory (no config.yaml)")
             return RunDir(path), not path.exists()
         stored = read_config_file(path / "config.yaml")
-        if stored.get("experiment") != entry_name:
-            raise DlrlError(f"--resume: {path} is a '{stored.get('experiment')}' run, not '{entry_name}'")
-        diff = _first_difference(stored, config.model_dump(mode="json"))
+        current = config.model_dump(mode="json")
+        if stored.get("experiment") != current.get("experiment"):
+            raise DlrlError(
+                f"--resume: {path} is a '{stored.get('experiment')}' run, not '{current.get('experiment')}'"
+            )
+        for key in RESUME_FREE_KEYS:
+            stored.pop(key, None)
+            current.pop(key, None)
+        diff = _first_difference(stored, current)
         if diff:
-            raise DlrlError(f"--resume: config differs from the interrupted run in {path} ({diff})")
+            raise DlrlError(
+                f"--resume: config differs from the interrupted run in {path} ({diff}); resume with the same "
+                f"options, or --config {path / 'config.yaml'}"
+            )
         return RunDir(path), False
     path = Path(out) if out else new_run_path(entry_name, root)
     if path.exists() and any(path.iterdir()):
@@ -121,8 +150,13 @@ def cleanup_on_error(run_dir: RunDir, created: bool) -> Iterator[None]:
         raise
 
 
-def run_experiment(entry: ExperimentEntry, config: ExperimentConfig, run_dir: RunDir, resume: bool = False,
-                   created: bool = True) -> dict[str, Any]:
+def run_experiment(
+    entry: ExperimentEntry,
+    config: ExperimentConfig,
+    run_dir: RunDir,
+    resume: bool = False,
+    created: bool = True,
+) -> dict[str, Any]:
     """Create the run directory, record config and environment, run, and return the summary."""
     from dlrl.utils import resolve_device, seed_everything
 
@@ -130,8 +164,8 @@ def run_experiment(entry: ExperimentEntry, config: ExperimentConfig, run_dir: Ru
     with cleanup_on_error(run_dir, created):
         if hasattr(module, "validate"):
             module.validate(config)  # checks that need files (a CSV, a parent run) before writing anything
+        run_dir.write_config(config)  # first, so that a directory with anything in it is a resumable run
         run_dir.create()
-        run_dir.write_config(config)
         run_dir.write_env(config.seed, str(resolve_device(config.device)), {"experiment": entry.name})
         if config.threads:
             import torch

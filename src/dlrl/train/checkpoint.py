@@ -10,17 +10,47 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from dlrl.errors import CheckpointError
 from dlrl.utils import atomic_path
 
+# What a checkpoint may hold: exactly what torch.load(weights_only=True) reads back.
+_PLAIN = (str, int, float, bool, type(None), torch.Tensor, torch.Size, torch.dtype, torch.device)
+
+
+def _check_plain(value: Any, where: str) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str | int):
+                raise TypeError(f"checkpoint key {where}{key!r} is a {type(key).__name__}, not str or int")
+            _check_plain(item, f"{where}{key}.")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_plain(item, f"{where}{index}.")
+    elif not isinstance(value, _PLAIN) or isinstance(value, np.generic):  # np.float64 is a float subclass
+        raise TypeError(
+            f"checkpoint entry {where.rstrip('.')} is a {type(value).__name__}: store plain types and "
+            "tensors only (e.g. float(x) for numpy scalars), or it cannot be loaded with weights_only=True"
+        )
+
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` via a temporary file and a rename."""
+    """Write ``state`` to ``path`` via a temporary file and a rename.
+
+    Raises TypeError (a bug, not a user error) if ``state`` holds anything a safe load would refuse.
+    """
+    _check_plain(state, "")
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+def _first_line(err: BaseException, prefer: str = "") -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    chosen = next((line for line in lines if prefer and prefer in line.lower()), lines[0] if lines else "")
+    return (chosen or type(err).__name__)[:200]
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -29,13 +59,20 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
+        # torch.save writes a zip archive; anything else (truncated, random bytes, a legacy pickle) is refused
+        # before torch's unpickler sees it.
+        is_zip = zipfile.is_zipfile(path)
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot read checkpoint ({err.strerror or err})") from None
+    if not is_zip:
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint, or truncated (no zip archive)")
+    try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "unsafe content"
-        raise CheckpointError(f"{path}: refused to load: not a plain-tensor checkpoint ({first[:160]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({first[:160]})") from None
+        detail = _first_line(err, prefer="global")
+        raise CheckpointError(f"{path}: refused to load: not a plain-tensor checkpoint ({detail})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError) as err:
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({_first_line(err)})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a checkpoint (expected a dict, got {type(state).__name__})")
     return state
@@ -64,3 +101,11 @@ def load_model_state(model: nn.Module, state_dict: Any, path: str | Path) -> Non
                 f"{tuple(state_dict[key].shape)} vs {tuple(tensor.shape)})"
             )
     model.load_state_dict(state_dict)
+
+
+def restore_model(model: nn.Module, path: str | Path) -> dict[str, Any]:
+    """Load the checkpoint at ``path`` into ``model`` (safely, checking its 'model' entry); return it."""
+    state = load_checkpoint(path)
+    require_keys(state, ["model"], path)
+    load_model_state(model, state["model"], path)
+    return state

@@ -77,7 +77,9 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batches: Iterable[Batch], step: Step, device: torch.device) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, batches: Iterable[Batch], step: Step, device: torch.device
+) -> dict[str, float]:
     """Sample-weighted mean of loss and metrics over ``batches``, in eval mode without gradients."""
     model.eval()
     totals: dict[str, torch.Tensor] = {}
@@ -103,7 +105,9 @@ def make_optimizer(params: Iterable[torch.nn.Parameter], cfg: OptimConfig) -> to
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig, epochs: int, steps_per_epoch: int):
     """(scheduler, steps_per_batch) for ``cfg.schedule``; (None, False) for 'none'."""
     if cfg.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs * steps_per_epoch)), True
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(1, epochs * steps_per_epoch)
+        ), True
     if cfg.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=cfg.lr, total_steps=max(1, epochs * steps_per_epoch)
@@ -166,7 +170,10 @@ def fit(
         except (ValueError, KeyError) as err:
             raise CheckpointError(f"{ckpt_dir / 'last.pt'}: optimizer state does not match ({err})") from None
         if "torch_rng" in state:
-            torch.set_rng_state(state["torch_rng"])
+            try:
+                torch.set_rng_state(state["torch_rng"])
+            except (RuntimeError, TypeError) as err:
+                raise CheckpointError(f"{ckpt_dir / 'last.pt'}: bad RNG state ({err})") from None
         start_epoch = int(state["epoch"]) + 1
         result.history = list(state["history"])
         result.best_metric = float(state.get("best_metric", result.best_metric))
@@ -181,12 +188,21 @@ def fit(
         if hasattr(train_batches, "set_epoch"):
             train_batches.set_epoch(epoch)
         train_metrics = train_one_epoch(
-            model, train_batches, step, optimizer, device, grad_clip, scheduler, scheduler_per_batch,
+            model,
+            train_batches,
+            step,
+            optimizer,
+            device,
+            grad_clip,
+            scheduler,
+            scheduler_per_batch,
             progress=f"epoch {epoch + 1}/{epochs}" if progress else None,
         )
         if scheduler is not None and not scheduler_per_batch:
             scheduler.step()
-        val_metrics = evaluate(model, val_batches, eval_step or step, device) if val_batches is not None else {}
+        val_metrics = (
+            evaluate(model, val_batches, eval_step or step, device) if val_batches is not None else {}
+        )
         row: dict[str, float] = {"epoch": epoch + 1}
         row.update({f"train_{k}": v for k, v in train_metrics.items()})
         row.update({f"val_{k}": v for k, v in val_metrics.items()})
@@ -194,14 +210,24 @@ def fit(
         row["seconds"] = time.perf_counter() - started
         result.history.append(row)
         current = row.get(monitor, row.get("train_loss", math.nan))
-        improved = sign * current < sign * result.best_metric
+        # The first epoch always counts (so best.pt exists even if the metric is NaN); NaN never improves.
+        best = result.best_metric
+        improved = (
+            result.best_epoch < 0
+            or sign * current < sign * best
+            or (math.isnan(best) and not math.isnan(current))
+        )
         if improved:
             result.best_metric, result.best_epoch, waited = current, epoch + 1, 0
         else:
             waited += 1
-        log.info("epoch %d/%d  %s  (%.1fs)", epoch + 1, epochs,
-                 "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds")),
-                 row["seconds"])
+        log.info(
+            "epoch %d/%d  %s  (%.1fs)",
+            epoch + 1,
+            epochs,
+            "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds")),
+            row["seconds"],
+        )
         stop = patience is not None and waited >= patience
         if on_epoch_end is not None and on_epoch_end(epoch + 1, row) is False:
             stop = True
