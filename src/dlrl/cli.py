@@ -10,8 +10,7 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from dlrl.errors import DlrlError
 
@@ -34,12 +33,17 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML or TOML config file")
     parser.add_argument("--seed", type=int, help="seed for every random draw (default: the config's, 0)")
     parser.add_argument("--out", metavar="DIR", help="run directory (default: runs/<experiment>-<timestamp>)")
-    parser.add_argument("--quick", action="store_true", help="small budget: a smoke run in seconds to a minute")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run (--out DIR, or the latest one) from its last checkpoint")
+    parser.add_argument("--quick", action="store_true", help="small budget: a smoke run, seconds to a minute")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run (--out DIR, or the latest one) from its last checkpoint",
+    )
     parser.add_argument("--data-dir", metavar="DIR", help="directory with IDX files (also: DLRL_DATA_DIR)")
     parser.add_argument("--device", help="torch device: auto, cpu, cuda")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=3e-4")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=3e-4"
+    )
 
 
 def _experiment_parser(subparsers: Any, entry: Any) -> None:
@@ -72,7 +76,8 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     from dlrl.experiments.runner import choose_run_dir, resolve_config, run_experiment
 
     entry = args.entry
-    config = resolve_config(entry, args.config, args.overrides, args.quick, options_from_args(args, entry.config_cls()))
+    options = options_from_args(args, entry.config_cls())
+    config = resolve_config(entry, args.config, args.overrides, args.quick, options)
     run_dir, created = choose_run_dir(entry.name, config, args.out, args.resume)
     log.info("%s: run directory %s", entry.name, run_dir.path)
     summary = run_experiment(entry, config, run_dir, args.resume, created)
@@ -93,9 +98,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     run_dir = RunDir(args.run_dir)
     if not run_dir.config_path.is_file():
-        raise DlrlError(f"{run_dir.path}: not a dlrl run directory (no config.yaml)")
+        is_run_all = (run_dir.path / "sections.json").is_file()
+        hint = " (a 'dlrl run' directory: evaluate one of its sections)" if is_run_all else ""
+        raise DlrlError(f"{run_dir.path}: not a dlrl run directory (no config.yaml){hint}")
     experiment = read_config_file(run_dir.config_path).get("experiment")
-    module = get_experiment(str(experiment)).load()
+    if not isinstance(experiment, str):
+        raise DlrlError(f"{run_dir.config_path}: has no 'experiment' key")
+    module = get_experiment(experiment).load()
     if not hasattr(module, "evaluate"):
         raise DlrlError(f"{run_dir.path}: '{experiment}' runs cannot be re-evaluated")
     print(json.dumps(_headline(module.evaluate(run_dir)), indent=2))
@@ -108,42 +117,36 @@ def _cmd_data(args: argparse.Namespace) -> int:
     names = [args.dataset] if args.dataset else list(sources.DATASETS)
     for name in names:
         spec = sources.get_spec(name)
+        found = sources.locate(spec, args.data_dir)
         if args.action == "info":
-            found = sources.locate(spec, args.data_dir)
-            where = f"{found.directory} ({found.origin})" if found else "not found locally"
-            fallback = " (falls back to the shipped 10,000-image sample)" if name == "mnist" and not found else ""
-            print(f"{name}: {where}{fallback}")
+            where = f"{found.directory} ({found.origin})" if found else "no local copy"
+            if name == "mnist" and not found:
+                where += "; falls back to the shipped 10,000-image sample"
+            print(f"{name}: {where}")
             print(f"  searched: {', '.join(str(d) for _, d in sources.candidate_dirs(spec, args.data_dir))}")
+            print(f"  mirrors: {' '.join(sources.mirrors_for(spec))}")
         elif args.action == "fetch":
-            target = Path(args.data_dir) / name if args.data_dir else sources.cache_dir() / name
+            target = sources.download_root(args.data_dir) / name
             sources.fetch(spec, target)
             print(f"{name}: downloaded and verified in {target}")
         else:
-            found = sources.locate(spec, args.data_dir) or (sources.sample_files() if name == "mnist" else None)
+            if found is None and name == "mnist":
+                found = sources.sample_files()
             if found is None:
-                raise DlrlError(f"{name}: no local copy to verify (searched the data directories)")
-            from dlrl.data.idx import read_pair
-
-            images, labels = read_pair(found.files["test-images"], found.files["test-labels"], len(spec.classes))
-            report = [f"test {len(images)} images"]
-            if "train-images" in found.files:
-                images, labels = read_pair(found.files["train-images"], found.files["train-labels"])
-                report.insert(0, f"train {len(images)} images")
-            bad = []
-            for split, path in found.files.items():
-                status = sources.checksum_status(spec, split, path)
-                if status != "ok":
-                    bad.append(f"{path.name}: {status}")
-            print(f"{name} ({found.directory}): {', '.join(report)}; checksums: {'; '.join(bad) or 'ok'}")
-            if any("mismatch" in b and "recompressed" not in b for b in bad):
-                raise DlrlError(f"{name}: checksum mismatch in {found.directory}")
+                if args.dataset:
+                    raise DlrlError(f"{name}: no local copy to verify (see 'dlrl data info {name}')")
+                print(f"{name}: no local copy, skipped")
+                continue
+            print(f"{name} ({found.origin}, {found.directory}):")
+            for line in sources.verify(found):
+                print(f"  {line}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     from dlrl.experiments import EXPERIMENTS
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="dlrl",
         description="Deep learning and reinforcement learning, end to end: data, training, search, report.\n"
         "`dlrl run --quick` runs every experiment with small budgets and writes RUN_DIR/report.html.",
@@ -155,8 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     for entry in EXPERIMENTS.values():
         _experiment_parser(subparsers, entry)
 
-    evaluate = subparsers.add_parser("evaluate", help="recompute test metrics of a run from its best checkpoint",
-                                     description="Recompute the test metrics of RUN_DIR from checkpoints/best.pt.")
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="recompute test metrics of a run from its best checkpoint",
+        description="Recompute the test metrics of RUN_DIR from checkpoints/best.pt.",
+    )
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
     evaluate.set_defaults(handler=_cmd_evaluate)
 
@@ -186,18 +192,29 @@ _EXTRA_COMMANDS = [_register_run]
 
 
 def configure_logging(verbose: int, quiet: bool) -> None:
+    """Messages of the ``dlrl`` loggers go to stderr; other libraries' loggers are left alone."""
     level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s" if verbose else "%(message)s", "%H:%M:%S"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
-    logging.getLogger("dlrl").setLevel(level)
+    fmt = "%(asctime)s %(message)s" if verbose else "%(message)s"
+    handler.setFormatter(logging.Formatter(fmt, "%H:%M:%S"))
+    handler.set_name("dlrl-cli")
+    log.handlers[:] = [h for h in log.handlers if h.get_name() != "dlrl-cli"] + [handler]
+    log.setLevel(level)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other dlrl error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, or a usage error already printed
+        return exit_.code if isinstance(exit_.code, int) else 2
     configure_logging(args.verbose, args.quiet)
     try:
         return int(args.handler(args) or 0)
@@ -205,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dlrl: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("dlrl: interrupted; continue with the same command plus --resume", file=sys.stderr)
+        hint = "; continue with the same command plus --resume" if hasattr(args, "resume") else ""
+        print(f"dlrl: interrupted{hint}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
