@@ -51,6 +51,24 @@ EXPERIMENTS: dict[str, ExperimentEntry] = {
             command="classify",
             options=(("--dataset", "data.dataset", {"choices": ["mnist", "fashion-mnist"]}),),
         ),
+        ExperimentEntry(
+            "autoencoder",
+            "Part 2: convolutional AutoEncoder, denoising (dae) or variational (vae), with latent-space analysis",
+            "dlrl.config.autoencoder:AutoEncoderConfig",
+            "dlrl.experiments.autoencoder",
+            options=(
+                ("--variant", "variant", {"choices": ["ae", "dae", "vae"], "help": "model variant (default: ae)"}),
+                ("--folds", "folds", {"type": int, "metavar": "K", "help": "K-fold cross validation first"}),
+                ("--dataset", "data.dataset", {"choices": ["mnist", "fashion-mnist"]}),
+            ),
+        ),
+        ExperimentEntry(
+            "finetune",
+            "Part 2: a trained AutoEncoder's encoder + classifier head, frozen / fine-tuned / from scratch",
+            "dlrl.config.autoencoder:FinetuneConfig",
+            "dlrl.experiments.finetune",
+            options=(("--encoder-run", "encoder_run", {"metavar": "RUN_DIR", "help": "AutoEncoder run directory"}),),
+        ),
     ]
 }
 

@@ -1,0 +1,271 @@
+"""Part 2: fine-tuning a trained AutoEncoder's encoder for classification.
+
+The encoder of an ``autoencoder`` run (its z, or a VAE's mu) plus a small head is trained three ways for each
+number of labelled training images (class-balanced subsets of the AE run's training split):
+``frozen`` (only the head learns), ``finetuned`` (everything learns, the encoder at a lower rate) and
+``scratch`` (the same network from a random initialisation). Test accuracy on the AE run's test split.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlrl.config import build_config, read_config_file
+from dlrl.config.autoencoder import AutoEncoderConfig, FinetuneConfig
+from dlrl.data.batching import Batch, Batches
+from dlrl.data.images import load_images
+from dlrl.errors import CheckpointError, ConfigError, DlrlError
+from dlrl.experiments.autoencoder import build_model, load_trained
+from dlrl.models.autoencoder import AutoEncoder, EncoderClassifier
+from dlrl.models.vae import VAE, MeanEncoder
+from dlrl.rundir import RunDir
+from dlrl.train.checkpoint import load_checkpoint, load_model_state, require_keys, save_checkpoint
+from dlrl.train.loop import train_one_epoch
+from dlrl.utils import resolve_device
+from dlrl.viz.autoencoder import plot_accuracy_vs_labels
+
+log = logging.getLogger(__name__)
+
+MODES = ("frozen", "finetuned", "scratch")
+
+TARGETS: list[dict[str, Any]] = [
+    {
+        "metric": "finetune_gain_1000",
+        "op": ">=",
+        "value": 0.0,
+        "label": "fine-tuned encoder beats the from-scratch classifier with 1,000 labels (accuracy gain)",
+        "reference": "same network trained from a random initialisation",
+    },
+]
+
+
+def resolve_encoder_run(cfg: FinetuneConfig, run_dir: RunDir | None = None) -> Path:
+    """The AE run directory: as given (absolute or from the current directory), else beside ``run_dir``."""
+    if not cfg.encoder_run:
+        raise ConfigError(
+            "finetune needs the AutoEncoder run: --encoder-run RUN_DIR (or encoder_run=RUN_DIR)"
+        )
+    path = Path(cfg.encoder_run).expanduser()
+    if not path.is_absolute() and not path.exists() and run_dir is not None:
+        sibling = run_dir.path.parent / path
+        if sibling.exists():
+            return sibling
+    return path
+
+
+def load_encoder_run(path: Path, device: torch.device) -> tuple[AutoEncoderConfig, AutoEncoder | VAE]:
+    """The AE run's config and trained model; anything else is a one-line DlrlError naming the directory."""
+    config_path = path / "config.yaml"
+    if not path.is_dir():
+        raise DlrlError(f"encoder_run {path}: no such run directory")
+    if not config_path.is_file():
+        raise DlrlError(f"encoder_run {path}: not a dlrl run directory (no config.yaml)")
+    stored = read_config_file(config_path)
+    if stored.get("experiment") != "autoencoder":
+        raise DlrlError(f"encoder_run {path}: is a '{stored.get('experiment')}' run, not an autoencoder run")
+    cfg = build_config(AutoEncoderConfig, stored, str(config_path))
+    model = load_trained(cfg, RunDir(path), device)
+    return cfg, model
+
+
+def validate(cfg: FinetuneConfig) -> None:
+    """Check the encoder run before anything is written (when it is found from the current directory)."""
+    path = resolve_encoder_run(cfg)
+    if path.exists() or path.is_absolute():
+        load_encoder_run(path, torch.device("cpu"))
+
+
+def pretrained_encoder(model: AutoEncoder | VAE) -> nn.Module:
+    return MeanEncoder(model) if isinstance(model, VAE) else model.encoder
+
+
+def balanced_subset(labels: np.ndarray, count: int | str, num_classes: int, seed: int) -> np.ndarray:
+    """Indices of ``count`` images, as equal per class as possible, from a seeded permutation ('all': all)."""
+    if count == "all" or int(count) >= len(labels):
+        return np.arange(len(labels))
+    order = np.random.default_rng(seed).permutation(len(labels))
+    per_class = [order[labels[order] == c] for c in range(num_classes)]
+    chosen: list[int] = []
+    rank = 0
+    while len(chosen) < int(count):
+        for members in per_class:
+            if rank < len(members) and len(chosen) < int(count):
+                chosen.append(int(members[rank]))
+        rank += 1
+    return np.sort(np.array(chosen))
+
+
+def make_classifier(
+    ae_cfg: AutoEncoderConfig,
+    cfg: FinetuneConfig,
+    num_classes: int,
+    mode: str,
+    pretrained: AutoEncoder | VAE | None,
+) -> EncoderClassifier:
+    """Encoder (pretrained copy, or a fresh one for 'scratch') + head."""
+    source = pretrained if mode != "scratch" and pretrained is not None else build_model(ae_cfg)
+    encoder = pretrained_encoder(source)
+    if mode != "scratch":
+        import copy
+
+        encoder = copy.deepcopy(encoder)
+    return EncoderClassifier(
+        encoder, ae_cfg.model.latent_dim, num_classes, cfg.head_hidden, freeze_encoder=mode == "frozen"
+    )
+
+
+def _step(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    x, y = batch
+    logits = model(x)
+    return F.cross_entropy(logits, y), {"accuracy": (logits.argmax(1) == y).float().mean()}
+
+
+def train_classifier(
+    model: EncoderClassifier,
+    cfg: FinetuneConfig,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    seed: int,
+    device: torch.device,
+    encoder_lr_factor: float = 1.0,
+) -> list[dict[str, float]]:
+    """Train for max(epochs, enough epochs for min_steps steps); returns one row per epoch.
+
+    One-cycle schedule per training; the encoder (unless frozen) learns at ``encoder_lr_factor`` x lr."""
+    batches = Batches(x, y, batch_size=min(cfg.batch_size, len(x)), shuffle=True, seed=seed)
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / max(len(batches), 1)))
+    groups: list[dict[str, Any]] = [{"params": list(model.head.parameters()), "lr": cfg.optim.lr}]
+    if not model.freeze_encoder:
+        groups.append({"params": list(model.encoder.parameters()), "lr": cfg.optim.lr * encoder_lr_factor})
+    optimizer = torch.optim.AdamW(groups, weight_decay=cfg.optim.weight_decay)
+    total_steps = epochs * len(batches)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[g["lr"] for g in groups], total_steps=max(total_steps, 1)
+    )
+    history = []
+    for epoch in range(epochs):
+        batches.set_epoch(epoch)
+        row = train_one_epoch(
+            model, batches, _step, optimizer, device, scheduler=scheduler, scheduler_per_batch=True
+        )
+        history.append({"epoch": epoch + 1, **{f"train_{k}": v for k, v in row.items()}})
+    return history
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
+    model.eval()
+    correct = 0
+    for start in range(0, len(x), 2000):
+        logits = model(x[start : start + 2000].to(device))
+        correct += int((logits.argmax(1).cpu() == y[start : start + 2000]).sum())
+    return correct / max(len(x), 1)
+
+
+def _label_key(count: int | str, available: int) -> int:
+    return available if count == "all" else min(int(count), available)
+
+
+def run(cfg: FinetuneConfig, run_dir: RunDir, resume: bool = False) -> dict[str, Any]:
+    device = resolve_device(cfg.device)
+    encoder_run = resolve_encoder_run(cfg, run_dir)
+    ae_cfg, pretrained = load_encoder_run(encoder_run, device)
+    data = load_images(ae_cfg.data)
+    num_classes = len(data.classes)
+    table: dict[str, dict[str, float]] = {}
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for count in cfg.labels:
+        n = _label_key(count, len(data.train_x))
+        index = balanced_subset(data.train_y.numpy(), count, num_classes, cfg.seed)
+        x, y = data.train_x[index], data.train_y[index]
+        table[str(n)] = {}
+        for mode_index, mode in enumerate(MODES):
+            path = run_dir.checkpoints / f"{mode}-{n}.pt"
+            if resume and path.exists():
+                state = load_checkpoint(path)
+                table[str(n)][mode] = float(state["test_accuracy"])
+                rows.extend(state["history"])
+                continue
+            torch.manual_seed(cfg.seed * 100 + mode_index)
+            model = make_classifier(ae_cfg, cfg, num_classes, mode, pretrained).to(device)
+            factor = cfg.encoder_lr_factor if mode == "finetuned" else 1.0
+            history = train_classifier(model, cfg, x, y, cfg.seed, device, factor)
+            test_accuracy = accuracy(model, data.test_x, data.test_y, device)
+            table[str(n)][mode] = test_accuracy
+            history = [{"labels": n, "mode": mode, **row} for row in history]
+            rows.extend(history)
+            save_checkpoint(
+                path,
+                {
+                    "model": model.state_dict(),
+                    "mode": mode,
+                    "labels": n,
+                    "test_accuracy": test_accuracy,
+                    "history": history,
+                    "config": cfg.model_dump(mode="json"),
+                    "autoencoder_config": ae_cfg.model_dump(mode="json"),
+                    "num_classes": num_classes,
+                },
+            )
+            log.info("%5d labels, %-9s: test accuracy %.4f", n, mode, test_accuracy)
+            run_dir.write_metrics(rows)
+    run_dir.write_metrics(rows)
+    counts = [int(k) for k in table]
+    run_dir.save_figure(
+        plot_accuracy_vs_labels(
+            counts,
+            {mode: [table[str(c)][mode] for c in counts] for mode in MODES},
+            f"Encoder from {encoder_run.name} ({ae_cfg.variant}, d={ae_cfg.model.latent_dim})",
+        ),
+        "accuracy_vs_labels",
+    )
+    summary: dict[str, Any] = {
+        "encoder_run": str(encoder_run),
+        "encoder_variant": ae_cfg.variant,
+        "dataset": data.dataset,
+        "sample_data": data.is_sample,
+        "latent_dim": ae_cfg.model.latent_dim,
+        "train_images": len(data.train_x),
+        "test_images": len(data.test_x),
+        "seconds_training": round(time.perf_counter() - started, 2),
+    }
+    for n, accs in table.items():
+        for mode, value in accs.items():
+            summary[f"accuracy_{mode}_{n}"] = value
+        summary[f"finetune_gain_{n}"] = accs["finetuned"] - accs["scratch"]
+    summary["accuracy"] = table
+    return summary
+
+
+def evaluate(run_dir: RunDir) -> dict[str, Any]:
+    """Recompute every test accuracy from the checkpoints of a finished fine-tuning run."""
+    cfg = build_config(FinetuneConfig, read_config_file(run_dir.config_path), str(run_dir.config_path))
+    device = resolve_device(cfg.device)
+    paths = sorted(run_dir.checkpoints.glob("*-*.pt"))
+    if not paths:
+        raise CheckpointError(f"{run_dir.checkpoints}: no fine-tuning checkpoints")
+    data = None
+    metrics: dict[str, Any] = {}
+    for path in paths:
+        state = load_checkpoint(path)
+        require_keys(state, ["model", "mode", "labels", "autoencoder_config", "num_classes"], path)
+        ae_cfg = build_config(AutoEncoderConfig, state["autoencoder_config"], f"{path} (autoencoder_config)")
+        if data is None:
+            data = load_images(ae_cfg.data)
+        model = make_classifier(ae_cfg, cfg, int(state["num_classes"]), "scratch", None)
+        load_model_state(model, state["model"], path)
+        model.to(device)
+        metrics[f"accuracy_{state['mode']}_{state['labels']}"] = accuracy(
+            model, data.test_x, data.test_y, device
+        )
+    return metrics
