@@ -1,0 +1,62 @@
+"""Loading image datasets into tensors: the shipped sample split, full datasets, augmentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dlrl.config import DataConfig
+from dlrl.data.augment import random_hflip, random_shift
+from dlrl.data.idx import write_idx
+from dlrl.data.images import load_images, split_indices
+from dlrl.data.sources import SPLIT_FILES
+from dlrl.errors import DataError
+
+
+def test_sample_split_is_disjoint_and_reproducible() -> None:
+    data = load_images(DataConfig(dataset="mnist", download=False))
+    assert data.is_sample
+    assert (len(data.train_x), len(data.val_x), len(data.test_x)) == (7000, 1000, 2000)
+    assert data.train_x.shape[1:] == (1, 28, 28) and data.train_x.dtype == torch.float32
+    assert 0.0 <= float(data.train_x.min()) and float(data.train_x.max()) <= 1.0
+    again = load_images(DataConfig(dataset="mnist", download=False))
+    assert torch.equal(data.test_y, again.test_y)
+    parts = split_indices(10_000, (0.7, 0.1, 0.2), seed=0)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(10_000))
+
+
+def test_limit_and_full_dataset_split(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    (tmp_path / "mnist").mkdir()
+    for split, stem in SPLIT_FILES.items():
+        n = 30 if split.startswith("train") else 10
+        shape = (n, 28, 28) if split.endswith("images") else (n,)
+        high = 256 if split.endswith("images") else 10
+        write_idx(tmp_path / "mnist" / f"{stem}.gz", rng.integers(0, high, shape, dtype=np.uint8))
+    data = load_images(DataConfig(data_dir=str(tmp_path), val_size=5, limit=20, download=False))
+    assert not data.is_sample
+    assert (len(data.train_x), len(data.val_x), len(data.test_x)) == (20, 5, 10)
+    with pytest.raises(DataError, match="val_size=30 leaves no training images"):
+        load_images(DataConfig(data_dir=str(tmp_path), val_size=30, download=False))
+
+
+def test_random_shift_moves_pixels_within_bounds() -> None:
+    images = torch.zeros(64, 1, 5, 5)
+    images[:, 0, 2, 2] = 1.0
+    shifted = random_shift(images, 1, torch.Generator().manual_seed(0))
+    assert shifted.shape == images.shape
+    assert torch.all(shifted.sum(dim=(1, 2, 3)) == 1)  # a centre pixel shifted by 1 stays inside
+    positions = {tuple(torch.nonzero(s[0])[0].tolist()) for s in shifted}
+    assert positions <= {(r, c) for r in (1, 2, 3) for c in (1, 2, 3)} and len(positions) > 1
+    assert random_shift(images, 0, torch.Generator()) is images
+
+
+def test_random_hflip_flips_some() -> None:
+    images = torch.arange(8.0).reshape(1, 1, 1, 8).repeat(100, 1, 1, 1)
+    out = random_hflip(images, torch.Generator().manual_seed(0))
+    flipped = (out[:, 0, 0, 0] == 7).sum().item()
+    assert 20 < flipped < 80
+    assert torch.all((out[:, 0, 0, 0] == 0) | (out[:, 0, 0, 0] == 7))
