@@ -163,10 +163,34 @@ def _leaf_keys(cls: type[BaseModel], prefix: str = "") -> list[str]:
     return keys
 
 
+def _fill_defaults(cls: type[BaseModel], data: Any, default: BaseModel | None = None) -> Any:
+    """Complete partial sections from the parent's default, not the section class's.
+
+    ``ClassifierConfig.optim`` defaults to ``OptimConfig(schedule="onecycle", ...)``: a file or override that
+    sets only ``optim.lr`` must keep that schedule rather than fall back to ``OptimConfig()``'s.
+    """
+    if not isinstance(data, dict):
+        return data
+    filled = dict(data)
+    for name, field in cls.model_fields.items():
+        value, annotation = filled.get(name), field.annotation
+        if not (
+            isinstance(value, dict) and isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        ):
+            continue
+        section_default = (
+            getattr(default, name) if default is not None else field.get_default(call_default_factory=True)
+        )
+        if isinstance(section_default, BaseModel):
+            base = {key: getattr(section_default, key) for key in type(section_default).model_fields}
+            filled[name] = {**base, **_fill_defaults(annotation, value, section_default)}
+    return filled
+
+
 def build_config(cls: type[C], data: dict[str, Any], source: str) -> C:
     """Validate ``data`` as ``cls``; the first problem becomes a ConfigError naming ``source`` and the key."""
     try:
-        return cls.model_validate(data)
+        return cls.model_validate(_fill_defaults(cls, data))
     except ValidationError as err:
         problem = err.errors()[0]
         loc = tuple(problem["loc"])
