@@ -1,0 +1,153 @@
+"""Checkpoints: atomic safe round trip; every bad file is one CheckpointError; pickle payloads never run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dlrl.errors import CheckpointError
+from dlrl.train.checkpoint import load_checkpoint, restore_model, save_checkpoint
+
+
+class Payload:
+    """Unpickling this creates a marker file: proof that code in a checkpoint ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _model() -> nn.Module:
+    return nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+
+
+def _error(path: Path, match: str) -> str:
+    with pytest.raises(CheckpointError, match=match) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+    return message
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    model = _model()
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.randn(5, 4)).sum().backward()
+    optimizer.step()
+    path = tmp_path / "ck" / "last.pt"
+    save_checkpoint(
+        path,
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epoch": 3,
+            "history": [{"loss": 0.5}],
+            "config": {"a": [1, 2]},
+        },
+    )
+    assert [p.name for p in path.parent.iterdir()] == ["last.pt"]  # no temp files left
+    other = _model()
+    state = restore_model(other, path)
+    assert state["epoch"] == 3 and state["config"] == {"a": [1, 2]}
+    for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_saving_unloadable_content_is_a_bug_caught_at_save(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"metrics\.best is a float64"):
+        save_checkpoint(tmp_path / "x.pt", {"metrics": {"best": np.float64(0.5)}})
+    with pytest.raises(TypeError, match="is a Payload"):
+        save_checkpoint(tmp_path / "x.pt", {"bad": Payload(tmp_path / "m")})
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_random_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "random.pt"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    _error(path, "not a PyTorch checkpoint")
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.pt"
+    path.write_bytes(b"")
+    _error(path, "not a PyTorch checkpoint")
+
+
+def test_truncated(tmp_path: Path) -> None:
+    path = tmp_path / "t.pt"
+    save_checkpoint(path, {"model": _model().state_dict()})
+    raw = path.read_bytes()
+    for cut in (len(raw) // 2, len(raw) - 30):
+        path.write_bytes(raw[:cut])
+        _error(path, "truncated")
+
+
+def test_corrupt_inside_zip(tmp_path: Path) -> None:
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, {"w": torch.arange(10_000, dtype=torch.float32)})
+    raw = bytearray(path.read_bytes())
+    start = raw.find(b"data.pkl") + 100
+    raw[start : start + 40] = b"\xff" * 40
+    path.write_bytes(bytes(raw))
+    _error(path, "corrupt|truncated|refused")
+
+
+def test_list_instead_of_dict(tmp_path: Path) -> None:
+    path = tmp_path / "list.pt"
+    torch.save([torch.zeros(2), 1], path)
+    _error(path, "expected a dict, got list")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    _error(tmp_path / "nope.pt", "not found")
+
+
+def test_missing_model_entry(tmp_path: Path) -> None:
+    path = tmp_path / "nomodel.pt"
+    torch.save({"epoch": 1}, path)
+    with pytest.raises(CheckpointError, match="missing model"):
+        restore_model(_model(), path)
+
+
+def test_state_dict_of_another_architecture(tmp_path: Path) -> None:
+    path = tmp_path / "other.pt"
+    torch.save({"model": nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).state_dict()}, path)
+    with pytest.raises(
+        CheckpointError, match=r"another architecture \(0.weight: \(8, 4\) vs \(3, 4\)\)"
+    ) as info:
+        restore_model(_model(), path)
+    assert "\n" not in str(info.value)
+    torch.save({"model": nn.Sequential(nn.Linear(4, 2)).state_dict()}, path)
+    with pytest.raises(CheckpointError, match="another architecture"):
+        restore_model(_model(), path)
+    torch.save({"model": {"0.weight": 1}}, path)
+    with pytest.raises(CheckpointError, match="not a state dict of tensors"):
+        restore_model(_model(), path)
+
+
+@pytest.mark.parametrize("where", ["top", "nested"])
+def test_pickle_payload_is_refused_and_not_executed(tmp_path: Path, where: str) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    content = Payload(marker)
+    torch.save(content if where == "top" else {"model": _model().state_dict(), "extra": content}, path)
+    message = _error(path, "refused")
+    assert "system" in message  # names what it refused
+    assert not marker.exists()
+
+
+def test_legacy_pickle_payload_is_refused_and_not_executed(tmp_path: Path) -> None:
+    import pickle
+
+    marker = tmp_path / "pwned"
+    path = tmp_path / "legacy.pt"
+    path.write_bytes(pickle.dumps({"model": Payload(marker)}))
+    _error(path, "not a PyTorch checkpoint")
+    assert not marker.exists()
