@@ -187,8 +187,14 @@ def _register_run(subparsers: Any) -> None:
     run_all.add_parser(subparsers, HelpFormatter)
 
 
+def _register_report(subparsers: Any) -> None:
+    from dlrl.report import command
+
+    command.add_parser(subparsers, HelpFormatter)
+
+
 # Commands defined beside their implementation: each adds its own subparser (with handler=...).
-_EXTRA_COMMANDS = [_register_run]
+_EXTRA_COMMANDS = [_register_run, _register_report]
 
 
 def configure_logging(verbose: int, quiet: bool) -> None:
