@@ -234,7 +234,7 @@ def reconstruct_all(
 
 
 def pca_baseline(train_x: torch.Tensor, test_x: torch.Tensor, components: int) -> tuple[float, np.ndarray]:
-    """(test MSE per pixel, reconstructions) of PCA with ``components`` fitted on train_x, clipped to [0,1]."""
+    """(test MSE per pixel, reconstructions) of PCA(components) fitted on train_x, clipped to [0, 1]."""
     from sklearn.decomposition import PCA
 
     train = train_x.reshape(len(train_x), -1).numpy()

@@ -28,7 +28,7 @@ def plot_psnr_curves(
     curves: Mapping[str, Mapping[str, Sequence[float]]],
     trained: tuple[str, float] | None = None,
 ) -> Figure:
-    """PSNR (dB) vs noise level, one panel per noise kind; curves: kind -> {"noisy": [..], "denoised": [..]}."""
+    """PSNR (dB) vs noise level, a panel per noise kind; curves: kind -> {"noisy": [..], "denoised": [..]}."""
     fig = new_figure(4.0 * len(curves), 3.4)
     axes = fig.subplots(1, len(curves), squeeze=False)[0]
     for ax, (kind, series) in zip(axes, curves.items(), strict=True):
