@@ -1,0 +1,348 @@
+"""The command line, in-process: help, one-line errors with exit code 2, no output left behind, interrupts."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import http.server
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from dlrl.cli import build_parser, main
+from dlrl.data import sources
+from dlrl.data.sources import SPLIT_FILES, DatasetSpec
+
+TINY = ["data.limit=200", "epochs=2", "model.hidden_sizes=[16]", "batch_size=64", "device=cpu"]
+
+
+def _run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = main(["-q", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _one_error_line(err: str, *needles: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("dlrl: error:")]
+    assert len(lines) == 1, err
+    assert err.rstrip("\n").splitlines()[-1] == lines[0]  # the error is the last thing printed
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny finished classifier run on the shipped sample, shared by the tests below (copy to modify)."""
+    out = tmp_path_factory.mktemp("runs") / "classifier"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DLRL_NO_DOWNLOAD", "1")
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        assert main(["-q", "classify", "--out", str(out), *TINY]) == 0
+    return out
+
+
+# --- help --------------------------------------------------------------------------------------------
+
+
+def _subcommands() -> list[str]:
+    parser = build_parser()
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sorted(actions[0].choices)
+
+
+def test_help(capsys: pytest.CaptureFixture) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("classify", "regression", "data", "evaluate", "run"):
+        assert name in out
+
+
+@pytest.mark.parametrize("command", _subcommands())
+def test_every_subcommand_has_help(capsys: pytest.CaptureFixture, command: str) -> None:
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert f"dlrl {command}" in out and len(out.splitlines()) > 3
+
+
+def test_experiment_help_lists_config_keys(capsys: pytest.CaptureFixture) -> None:
+    assert main(["classify", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "optim.lr=" in out and "--resume" in out and "--config" in out and "--quick" in out
+
+
+def test_usage_error_is_one_line(capsys: pytest.CaptureFixture) -> None:
+    code, out, err = _run(capsys, "classify", "--no-such-flag")
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and "--no-such-flag" in err
+
+
+# --- bad input to an experiment: exit 2, one line, nothing written ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config_text", "args", "needles"),
+    [
+        ("epochs: -1\n", [], ["epochs"]),
+        ("optim:\n  lerning_rate: 0.1\n", [], ["optim.lerning_rate"]),
+        ("epochs: [1\n", [], ["cannot parse YAML"]),
+        ("experiment: regression\n", [], ["config for 'regression'"]),
+        (None, ["optim.lrr=1"], ["optim.lrr", "did you mean 'optim.lr'"]),
+        (None, ["epochs"], ["expected key=value"]),
+    ],
+)
+def test_bad_config_exit_2_nothing_written(capsys, tmp_path: Path, config_text, args, needles) -> None:
+    argv = ["classify", "--out", str(tmp_path / "run"), *args]
+    if config_text is not None:
+        (tmp_path / "c.yaml").write_text(config_text)
+        argv += ["--config", str(tmp_path / "c.yaml")]
+    code, out, err = _run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1
+    _one_error_line(err, *needles)
+    if config_text is not None:
+        assert str(tmp_path / "c.yaml") in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_data_removes_the_run_directory(capsys, tmp_path: Path) -> None:
+    data = tmp_path / "data" / "mnist"
+    data.mkdir(parents=True)
+    for stem in SPLIT_FILES.values():
+        (data / f"{stem}.gz").write_bytes(b"\x1f\x8b broken")
+    code, _, err = _run(
+        capsys, "classify", "--out", str(tmp_path / "run"), "--data-dir", str(tmp_path / "data"), *TINY
+    )
+    assert code == 2
+    _one_error_line(err, str(data))
+    assert not (tmp_path / "run").exists()
+
+
+def test_out_existing_non_empty_without_resume(capsys, tmp_path: Path) -> None:
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    code, _, err = _run(capsys, "classify", "--out", str(out), *TINY)
+    assert code == 2
+    _one_error_line(err, "--out", "not empty", "--resume")
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_config_yaml_of_a_run_reproduces_it(finished_run: Path, capsys, tmp_path: Path) -> None:
+    from dlrl.config import read_config_file
+
+    code, _, _ = _run(
+        capsys, "classify", "--config", str(finished_run / "config.yaml"), "--out", str(tmp_path / "again")
+    )
+    assert code == 0
+    assert read_config_file(tmp_path / "again" / "config.yaml") == read_config_file(
+        finished_run / "config.yaml"
+    )
+    assert (tmp_path / "again" / "metrics.csv").read_text().split("\n")[1].split(",")[:5] == (
+        finished_run / "metrics.csv"
+    ).read_text().split("\n")[1].split(",")[:5]
+
+
+def test_resume_with_a_different_config(finished_run: Path, capsys, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    code, _, err = _run(capsys, "classify", "--out", str(run), "--resume", *TINY[:-2], "batch_size=32")
+    assert code == 2
+    _one_error_line(err, "batch_size", "64 in the run, 32 now")
+    assert run.exists() and (run / "checkpoints" / "last.pt").exists()  # an existing run is never removed
+
+
+def test_resume_of_a_finished_run_keeps_its_results(finished_run: Path, capsys, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    code, _, _ = _run(capsys, "classify", "--out", str(run), "--resume", *TINY)
+    assert code == 0
+    assert (run / "metrics.csv").read_text() == (finished_run / "metrics.csv").read_text()
+
+
+def test_interrupt_exits_130_and_keeps_the_run(capsys, tmp_path: Path, monkeypatch) -> None:
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("dlrl.experiments.classifier.load_images", interrupted)
+    code, _, err = _run(capsys, "classify", "--out", str(tmp_path / "run"), *TINY)
+    assert code == 130
+    assert err.strip().splitlines()[-1] == "dlrl: interrupted; continue with the same command plus --resume"
+    assert (tmp_path / "run" / "config.yaml").exists()  # kept, so that --resume can continue it
+
+
+def test_bugs_keep_their_traceback(tmp_path: Path, monkeypatch) -> None:
+    def bug(*args, **kwargs):
+        raise ZeroDivisionError("a bug, not bad input")
+
+    monkeypatch.setattr("dlrl.experiments.classifier.load_images", bug)
+    with pytest.raises(ZeroDivisionError):
+        main(["-q", "classify", "--out", str(tmp_path / "run"), *TINY])
+
+
+# --- evaluate ----------------------------------------------------------------------------------------
+
+
+def test_evaluate_a_finished_run(finished_run: Path, capsys) -> None:
+    import json
+
+    code, out, _ = _run(capsys, "evaluate", str(finished_run))
+    assert code == 0
+    summary = json.loads((finished_run / "summary.json").read_text())
+    assert json.loads(out)["test_accuracy"] == pytest.approx(summary["test_accuracy"])
+
+
+class _Payload:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_evaluate_refuses_a_pickle_payload(finished_run: Path, capsys, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    marker = tmp_path / "pwned"
+    torch.save({"model": _Payload(marker)}, run / "checkpoints" / "best.pt")
+    code, _, err = _run(capsys, "evaluate", str(run))
+    assert code == 2
+    _one_error_line(err, "best.pt", "refused")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("damage", ["random", "truncated", "other-architecture"])
+def test_evaluate_bad_checkpoints(finished_run: Path, capsys, tmp_path: Path, damage: str) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    best = run / "checkpoints" / "best.pt"
+    if damage == "random":
+        best.write_bytes(os.urandom(2048))
+    elif damage == "truncated":
+        best.write_bytes(best.read_bytes()[:-100])
+    else:
+        torch.save({"model": torch.nn.Linear(3, 3).state_dict()}, best)
+    code, _, err = _run(capsys, "evaluate", str(run))
+    assert code == 2
+    _one_error_line(err, "best.pt")
+
+
+def test_evaluate_not_a_run(capsys, tmp_path: Path) -> None:
+    code, _, err = _run(capsys, "evaluate", str(tmp_path))
+    assert code == 2
+    _one_error_line(err, "not a dlrl run directory")
+
+
+# --- data --------------------------------------------------------------------------------------------
+
+
+def test_data_info(capsys, tmp_path: Path) -> None:
+    code, out, _ = _run(capsys, "data", "info", "mnist", "--data-dir", str(tmp_path))
+    assert code == 0
+    assert "falls back to the shipped 10,000-image sample" in out and str(tmp_path / "mnist") in out
+
+
+def test_data_verify_shipped_sample(capsys) -> None:
+    code, out, _ = _run(capsys, "data", "verify", "mnist")
+    assert code == 0
+    assert "10000 images, checksum ok" in out and "10000 labels, checksum ok" in out
+
+
+def _sample_copy(target: Path) -> Path:
+    """A full-looking mnist directory: the sample test files, also standing in as the train files."""
+    target.mkdir(parents=True)
+    for split, stem in SPLIT_FILES.items():
+        shutil.copy(
+            sources.SAMPLE_DIR / f"{SPLIT_FILES['test' + split[split.index('-') :]]}.gz",
+            target / f"{stem}.gz",
+        )
+    return target
+
+
+def test_data_verify_copy_and_corrupted_copy(capsys, tmp_path: Path) -> None:
+    directory = _sample_copy(tmp_path / "mnist")
+    code, out, _ = _run(capsys, "data", "verify", "mnist", "--data-dir", str(tmp_path))
+    assert code == 0 and "checksum ok" in out
+
+    images = directory / "t10k-images-idx3-ubyte.gz"
+    raw = bytearray(gzip.decompress(images.read_bytes()))
+    raw[5000] ^= 0xFF  # one pixel: still a valid IDX file, but not the official one
+    images.write_bytes(gzip.compress(bytes(raw), compresslevel=1))
+    code, _, err = _run(capsys, "data", "verify", "mnist", "--data-dir", str(tmp_path))
+    assert code == 2
+    _one_error_line(err, str(images), "mismatch")
+
+    images.write_bytes(images.read_bytes()[:-1000])
+    code, _, err = _run(capsys, "data", "verify", "mnist", "--data-dir", str(tmp_path))
+    assert code == 2
+    _one_error_line(err, str(images))
+
+
+def test_data_verify_missing_dataset(capsys, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(
+        sources.DATASETS,
+        "fashion-mnist",
+        DatasetSpec("fashion-mnist", tuple("0123456789"), (), {}, system_dirs=()),
+    )
+    code, _, err = _run(capsys, "data", "verify", "fashion-mnist", "--data-dir", str(tmp_path))
+    assert code == 2
+    _one_error_line(err, "fashion-mnist", "no local copy")
+
+
+@pytest.fixture
+def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, bytes]]:
+    """A local mirror serving the sample as "mnist" (spec md5s patched to match); yields name -> bytes."""
+    served: dict[str, bytes] = {}
+    for split, stem in SPLIT_FILES.items():
+        test_name = SPLIT_FILES["test" + split[split.index("-") :]]
+        served[f"{stem}.gz"] = (sources.SAMPLE_DIR / f"{test_name}.gz").read_bytes()
+    md5 = {split: hashlib.md5(served[f"{stem}.gz"]).hexdigest() for split, stem in SPLIT_FILES.items()}
+    monkeypatch.setitem(sources.DATASETS, "mnist", DatasetSpec("mnist", tuple("0123456789"), (), md5))
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = served.get(self.path.lstrip("/"))
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+    monkeypatch.setenv("DLRL_MIRROR_MNIST", f"http://127.0.0.1:{httpd.server_address[1]}/")
+    yield served
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_data_fetch_into_data_dir(mirror, capsys, tmp_path: Path) -> None:
+    code, out, err = _run(capsys, "data", "fetch", "mnist", "--data-dir", str(tmp_path / "d"))
+    assert code == 0, err
+    target = tmp_path / "d" / "mnist"
+    assert sorted(p.name for p in target.iterdir()) == sorted(mirror)
+    assert "downloaded and verified" in out and "100%" in err
+    code, out, _ = _run(capsys, "data", "verify", "mnist", "--data-dir", str(tmp_path / "d"))
+    assert code == 0 and str(target) in out
+
+
+def test_data_fetch_wrong_files(mirror, capsys, tmp_path: Path, monkeypatch) -> None:
+    for name in mirror:
+        mirror[name] = b"\x1f\x8b" + b"garbage" * 100
+    monkeypatch.setattr(sources.time, "sleep", lambda seconds: None)  # skip the retry backoff
+    code, _, err = _run(capsys, "data", "fetch", "mnist", "--data-dir", str(tmp_path / "d"))
+    assert code == 2
+    _one_error_line(err, "checksum mismatch", "train-images-idx3-ubyte.gz")
+    assert list((tmp_path / "d" / "mnist").iterdir()) == []
