@@ -167,6 +167,43 @@ def test_resume_of_a_finished_run_keeps_its_results(finished_run: Path, capsys, 
     assert (run / "metrics.csv").read_text() == (finished_run / "metrics.csv").read_text()
 
 
+def test_killed_run_resumes_to_the_same_result(
+    finished_run: Path, capsys, tmp_path: Path, monkeypatch
+) -> None:
+    from dlrl.rundir import RunDir
+
+    original = RunDir.metrics_hook
+
+    def dying_hook(self, *args, **kwargs):
+        hook = original(self, *args, **kwargs)
+
+        def wrapped(epoch, row):
+            hook(epoch, row)  # epoch 2's row reaches metrics.csv, its checkpoint does not
+            if epoch == 2:
+                raise KeyboardInterrupt
+            return True
+
+        return wrapped
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(RunDir, "metrics_hook", dying_hook)
+        assert _run(capsys, "classify", "--out", str(run), *TINY)[0] == 130
+    assert not (run / "summary.json").exists()
+    code, _, err = _run(capsys, "classify", "--out", str(run), "--resume", *TINY)
+    assert code == 0, err
+
+    def rows(path: Path) -> list[list[str]]:  # all columns but the wall time
+        lines = (path / "metrics.csv").read_text().splitlines()
+        return [line.split(",")[:-1] for line in lines]
+
+    assert rows(run) == rows(finished_run)
+    import json
+
+    ours, theirs = (json.loads((p / "summary.json").read_text()) for p in (run, finished_run))
+    assert ours["test_accuracy"] == theirs["test_accuracy"] and ours["test_loss"] == theirs["test_loss"]
+
+
 def test_interrupt_exits_130_and_keeps_the_run(capsys, tmp_path: Path, monkeypatch) -> None:
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
