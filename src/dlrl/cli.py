@@ -193,14 +193,32 @@ def _register_report(subparsers: Any) -> None:
     command.add_parser(subparsers, HelpFormatter)
 
 
+def _register_rl(subparsers: Any) -> None:
+    from dlrl.experiments import dqn
+
+    dqn.add_parser(subparsers, HelpFormatter)
+
+
 # Commands defined beside their implementation: each adds its own subparser (with handler=...).
-_EXTRA_COMMANDS = [_register_run, _register_report]
+_EXTRA_COMMANDS = [_register_run, _register_report, _register_rl]
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests and tools swap it), not the one at creation."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 def configure_logging(verbose: int, quiet: bool) -> None:
     """Messages of the ``dlrl`` loggers go to stderr; other libraries' loggers are left alone."""
     level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     fmt = "%(asctime)s %(message)s" if verbose else "%(message)s"
     handler.setFormatter(logging.Formatter(fmt, "%H:%M:%S"))
     handler.set_name("dlrl-cli")
