@@ -200,7 +200,8 @@ def resolve(name: str, data_dir: str | Path | None = None, download: bool = True
     problem = "downloads disabled"
     if downloads_enabled(download):
         try:
-            fetch(spec, download_root(data_dir) / spec.name)
+            # Fewer, shorter attempts than 'dlrl data fetch': offline, the fallback should come quickly.
+            fetch(spec, download_root(data_dir) / spec.name, retries=2, timeout=15.0)
             found = locate(spec, data_dir)
             if found:
                 return found
