@@ -59,9 +59,7 @@ class StageProgress:
 
     def eta(self) -> float:
         """Seconds until every stage is done, by the refined expectation."""
-        remaining = [
-            name for name in self.expected if name not in self.finished and name not in self.skipped
-        ]
+        remaining = [name for name in self.expected if name not in self.finished and name not in self.skipped]
         total = 0.0
         for name in remaining:
             expected = self.expected[name] * self.ratio

@@ -2,7 +2,11 @@
 
 Each section runs in RUN/<section>/ as an ordinary run directory; a failing section is recorded
 (RUN/sections.json) and the rest go on. ``--resume`` skips finished sections and continues the
-interrupted one.
+interrupted one. RUN/report.html is rewritten after every section, so a partial report always exists.
+
+RUN/run.json     profile, seed, --set overrides, section order and selection, total wall time
+RUN/env.json     versions, cores, load, seed (the environment of the whole run)
+RUN/sections.json  name -> {status: done/failed/interrupted/skipped, seconds, cpu_seconds, error, traceback}
 """
 
 from __future__ import annotations
@@ -10,6 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import resource
+import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -17,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dlrl.errors import DlrlError
-from dlrl.rundir import RunDir
+from dlrl.progress import StageProgress, format_seconds
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +40,31 @@ class Section:
 SECTIONS: list[Section] = [
     Section("regression", "part1", "regression"),
     Section("classifier", "part1", "classifier"),
-    Section("autoencoder", "part2", "autoencoder", {"variant": "ae"}),
-    Section("dae", "part2", "autoencoder", {"variant": "dae"}),
-    Section("vae", "part2", "autoencoder", {"variant": "vae"}),
-    # encoder_run is relative: finetune looks for it beside its own run directory (the section above).
-    Section("finetune", "part2", "finetune", {"encoder_run": "autoencoder"}),
 ]
+
+# Typical wall seconds per section on 2 busy cores: (quick, full). The first guess of the ETA; the ETA is
+# then scaled by how fast the finished sections actually were. Sections not listed use DEFAULT_EXPECTED.
+EXPECTED_SECONDS: dict[str, tuple[float, float]] = {
+    "regression": (15, 120),
+    "classifier": (20, 300),
+}
+DEFAULT_EXPECTED = (60.0, 600.0)
+
+PACKAGES = (
+    "torch",
+    "numpy",
+    "matplotlib",
+    "pydantic",
+    "ray",
+    "optuna",
+    "gymnasium",
+    "scikit-learn",
+    "openTSNE",
+    "jinja2",
+    "imageio",
+    "tqdm",
+    "tensorboard",
+)
 
 
 def select_sections(only: str | None, skip: str | None) -> list[Section]:
@@ -50,7 +76,9 @@ def select_sections(only: str | None, skip: str | None) -> list[Section]:
         names = [v.strip() for v in value.split(",") if v.strip()]
         unknown = [n for n in names if n not in known]
         if unknown:
-            raise DlrlError(f"{option}: unknown section '{unknown[0]}' (choose from {', '.join(sorted(known))})")
+            raise DlrlError(
+                f"{option}: unknown section '{unknown[0]}' (choose from {', '.join(sorted(known))})"
+            )
         keep = option == "--only"
         chosen = [s for s in chosen if ((s.part in names) or (s.name in names)) == keep]
     if not chosen:
@@ -58,87 +86,390 @@ def select_sections(only: str | None, skip: str | None) -> list[Section]:
     return chosen
 
 
-def run_all(out: Path, quick: bool, seed: int, sections: list[Section], resume: bool = False,
-            data_dir: str | None = None) -> dict[str, Any]:
-    """Run ``sections`` into ``out``; returns the status record (also written to out/sections.json)."""
+def parse_sets(items: list[str] | None) -> dict[str, list[str]]:
+    """``['classifier.epochs=1', ...]`` -> ``{'classifier': ['epochs=1', ...]}``; sections are checked."""
+    names = [s.name for s in SECTIONS]
+    sets: dict[str, list[str]] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        section, dot, rest = key.strip().partition(".")
+        if not sep or not dot or not rest:
+            raise DlrlError(f"--set '{item}': expected SECTION.KEY=VALUE, e.g. classifier.epochs=1")
+        if section not in names:
+            raise DlrlError(f"--set '{item}': unknown section '{section}' (choose from {', '.join(names)})")
+        sets.setdefault(section, []).append(f"{rest}={value}")
+    return sets
+
+
+def expected_seconds(sections: list[Section], quick: bool) -> dict[str, float]:
+    return {s.name: EXPECTED_SECONDS.get(s.name, DEFAULT_EXPECTED)[0 if quick else 1] for s in sections}
+
+
+def _resolve_configs(
+    sections: list[Section], quick: bool, seed: int, sets: dict[str, list[str]], data_dir: str | None
+) -> dict[str, Any]:
+    """Section name -> validated config, or the error text for a section whose experiment is unavailable.
+
+    Done before anything runs, so a typo in --set stops the run at once, not after an hour.
+    """
+    from dlrl.experiments import EXPERIMENTS
+    from dlrl.experiments.runner import resolve_config
+
+    configs: dict[str, Any] = {}
+    for section in sections:
+        entry = EXPERIMENTS.get(section.experiment)
+        if entry is None:
+            configs[section.name] = (
+                f"experiment '{section.experiment}' is not available in this version of dlrl"
+            )
+            continue
+        options: dict[str, Any] = {"seed": seed, **section.overrides}
+        if data_dir and "data" in entry.config_cls().model_fields and section.experiment != "regression":
+            options["data.data_dir"] = data_dir
+        try:
+            configs[section.name] = resolve_config(
+                entry, quick=quick, options=options, overrides=sets.get(section.name)
+            )
+        except DlrlError as err:
+            raise DlrlError(f"section '{section.name}': {err}") from None
+    return configs
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (user + sys)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _packages() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _write_env(run: Any, seed: int, profile: str) -> None:
+    from dlrl.utils import resolve_device
+
+    extra: dict[str, Any] = {"experiment": "run", "profile": profile, "packages": _packages()}
+    if hasattr(os, "sched_getaffinity"):
+        extra["cpus_usable"] = len(os.sched_getaffinity(0))
+    if hasattr(os, "getloadavg"):
+        extra["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    run.write_env(seed, str(resolve_device("auto")), extra)
+
+
+def check_tensorboard() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise DlrlError(
+            "--tensorboard: the 'tensorboard' package is not installed (pip install tensorboard, "
+            "or pip install 'dlrl[tensorboard]')"
+        )
+
+
+def log_tensorboard(section_dir: Path, log_dir: Path) -> int:
+    """Write every numeric column of the section's metrics.csv files as TensorBoard scalars; returns points.
+
+    Nested run directories (seed-0/metrics.csv, ...) go to their own sub-runs. ``log_dir`` is replaced.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    from dlrl.rundir import RunDir
+
+    shutil.rmtree(log_dir, ignore_errors=True)
+    points = 0
+    for path in sorted(section_dir.rglob("metrics.csv")):
+        rows = RunDir(path.parent).read_metrics()
+        if not rows:
+            continue
+        relative = path.parent.relative_to(section_dir)
+        writer = SummaryWriter(log_dir=str(log_dir / relative))
+        try:
+            step_key = next((k for k in ("step", "epoch", "episode", "iteration") if k in rows[0]), None)
+            for index, row in enumerate(rows, 1):
+                step = row.get(step_key) if step_key else index
+                step = int(step) if isinstance(step, int | float) else index
+                for key, value in row.items():
+                    if key != step_key and isinstance(value, int | float) and not isinstance(value, bool):
+                        writer.add_scalar(key, value, step)
+                        points += 1
+        finally:
+            writer.close()
+    return points
+
+
+def _write_report(out: Path) -> None:
+    """Rewrite RUN/report.html; a report problem is logged, never fatal to the training run."""
+    from dlrl.report import build_report
+
+    try:
+        build_report(out)
+    except Exception as err:
+        log.error("report.html could not be written: %s: %s", type(err).__name__, err)
+
+
+def run_all(
+    out: Path,
+    sections: list[Section],
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    resume: bool = False,
+    data_dir: str | None = None,
+    sets: dict[str, list[str]] | None = None,
+    tensorboard: bool = False,
+    report: bool = True,
+) -> dict[str, Any]:
+    """Run ``sections`` into ``out``; returns the status record (also written to out/sections.json).
+
+    sets: section -> ['key=value', ...] overrides on top of the profile (``--set SECTION.KEY=VALUE``).
+    """
     from dlrl.experiments import get_experiment
-    from dlrl.experiments.runner import choose_run_dir, resolve_config, run_experiment
+    from dlrl.experiments.runner import choose_run_dir, run_experiment
+    from dlrl.rundir import RunDir
+
+    sets = sets or {}
+    profile = "quick" if quick else "full"
+    if tensorboard:
+        check_tensorboard()
+    configs = _resolve_configs(sections, quick, seed, sets, data_dir)
 
     run = RunDir(out)
     status_path = out / "sections.json"
     status: dict[str, Any] = json.loads(status_path.read_text()) if resume and status_path.exists() else {}
+    info: dict[str, Any] = (
+        json.loads((out / "run.json").read_text()) if resume and (out / "run.json").exists() else {}
+    )
     run.path.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    for index, section in enumerate(sections, 1):
-        previous = status.get(section.name, {})
-        if previous.get("status") == "done":
-            log.info("[%d/%d] %s: done earlier, skipped", index, len(sections), section.name)
+    previous_seconds = float(info.get("seconds", 0.0))
+    selected = [s.name for s in sections]
+    info.update(
+        {
+            "profile": profile,
+            "seed": seed,
+            "sets": sets,
+            "data_dir": data_dir,
+            "sections": [s.name for s in SECTIONS]
+            + [n for n in info.get("sections", []) if n not in {s.name for s in SECTIONS}],
+            "parts": {s.name: s.part for s in SECTIONS},
+            "selected": selected,
+            "seconds": previous_seconds,
+        }
+    )
+    info.setdefault("started", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    if resume:
+        info["resumed"] = [*info.get("resumed", []), time.strftime("%Y-%m-%dT%H:%M:%S%z")]
+    for section in SECTIONS:
+        if section.name not in selected and status.get(section.name, {}).get("status") in (None, "skipped"):
+            status[section.name] = {
+                "status": "skipped",
+                "experiment": section.experiment,
+                "part": section.part,
+            }
+    if not (out / "env.json").exists():
+        _write_env(run, seed, profile)
+    run.write_json("run.json", info)
+    run.write_json("sections.json", status)
+
+    progress = StageProgress(expected_seconds(sections, quick))
+    session_started = time.perf_counter()
+
+    def save_state() -> None:
+        info["seconds"] = round(previous_seconds + time.perf_counter() - session_started, 1)
+        run.write_json("run.json", info)
+        run.write_json("sections.json", status)
+
+    log.info(
+        "dlrl run (%s profile): %d section%s into %s",
+        profile,
+        len(sections),
+        "s" if len(sections) != 1 else "",
+        out,
+    )
+    for section in sections:
+        if status.get(section.name, {}).get("status") == "done":
+            log.info(progress.skip(section.name, "done earlier, skipped"))
             continue
-        entry = get_experiment(section.experiment)
-        log.info("[%d/%d] %s: starting (elapsed %.0fs)", index, len(sections), section.name,
-                 time.perf_counter() - started)
-        section_started = time.perf_counter()
+        log.info(progress.start(section.name))
+        wall_started, cpu_started = time.perf_counter(), _cpu_seconds()
+        record: dict[str, Any] = {"experiment": section.experiment, "part": section.part}
         try:
-            options = {"seed": seed, **section.overrides}
-            if data_dir and "data" in entry.config_cls().model_fields and section.experiment != "regression":
-                options["data.data_dir"] = data_dir
-            config = resolve_config(entry, quick=quick, options=options)
+            config = configs[section.name]
+            if isinstance(config, str):
+                raise DlrlError(config)
+            entry = get_experiment(section.experiment)
             section_resume = resume and (out / section.name / "config.yaml").exists()
             run_dir, created = choose_run_dir(section.name, config, out / section.name, section_resume)
-            summary = run_experiment(entry, config, run_dir, section_resume, created)
-            status[section.name] = {"status": "done", "seconds": round(time.perf_counter() - section_started, 1),
-                                    "experiment": section.experiment}
-            log.info("[%d/%d] %s: done in %.0fs", index, len(sections), section.name,
-                     time.perf_counter() - section_started)
+            run_experiment(entry, config, run_dir, section_resume, created)
+            record["status"] = "done"
         except KeyboardInterrupt:
-            status[section.name] = {"status": "interrupted", "experiment": section.experiment}
-            run.write_json("sections.json", status)
+            record["status"] = "interrupted"
             raise
         except Exception as err:  # a failing section is recorded; the others still run
-            log.error("[%d/%d] %s: FAILED: %s", index, len(sections), section.name, err)
-            status[section.name] = {
-                "status": "failed",
-                "experiment": section.experiment,
-                "error": f"{type(err).__name__}: {err}",
-                "traceback": traceback.format_exc(),
-                "seconds": round(time.perf_counter() - section_started, 1),
-            }
-        run.write_json("sections.json", status)
+            record.update(
+                status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc()
+            )
+        finally:
+            # An interrupted section's earlier session counts towards its time.
+            earlier = (
+                status.get(section.name, {})
+                if status.get(section.name, {}).get("status") == "interrupted"
+                else {}
+            )
+            record["seconds"] = round(time.perf_counter() - wall_started + earlier.get("seconds", 0.0), 1)
+            record["cpu_seconds"] = round(_cpu_seconds() - cpu_started + earlier.get("cpu_seconds", 0.0), 1)
+            status[section.name] = record
+            save_state()
+            line = progress.finish(
+                section.name, record["status"].upper() if record["status"] != "done" else "done"
+            )
+            if record["status"] == "failed":
+                log.error("%s: %s", line, record["error"])
+            else:
+                log.info(line)
+            if tensorboard and (out / section.name).is_dir():
+                try:
+                    log_tensorboard(out / section.name, out / "tensorboard" / section.name)
+                except Exception as err:
+                    log.error("%s: TensorBoard logging failed: %s", section.name, err)
+            if report:
+                _write_report(out)
+    save_state()
     return status
 
 
 def add_parser(subparsers: Any, formatter: type) -> None:
     parser = subparsers.add_parser(
-        "run", help="run every experiment and write one HTML report", formatter_class=formatter,
-        description="Run the whole project end to end into one run directory and write RUN_DIR/report.html.\n"
+        "run",
+        help="run every experiment and write one HTML report",
+        formatter_class=formatter,
+        description="Run the whole project end to end into one run directory and write RUN_DIR/report.html\n"
+        "(rewritten after every section, so a partial report always exists). A failing section is recorded\n"
+        "in the report and the others still run; the exit code is 1 if any section failed.\n\n"
         "Sections: " + ", ".join(f"{s.name} ({s.part})" for s in SECTIONS),
+        epilog="Examples:\n"
+        "  dlrl run --quick                       every section with small budgets (minutes)\n"
+        "  dlrl run --only part1 --out runs/p1    Part 1 only, full budgets\n"
+        "  dlrl run --quick --set classifier.epochs=1 --set classifier.data.limit=500\n"
+        "  dlrl run --resume --out runs/p1        after Ctrl-C: skip finished sections, continue the rest\n"
+        "  dlrl report runs/p1                    rebuild runs/p1/report.html without retraining",
     )
-    parser.add_argument("--quick", action="store_true", help="small budgets for every section")
-    parser.add_argument("--seed", type=int, default=0, help="seed for every section")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        default=None,
+        help="small budgets for every section (the README's main command)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for every section (default: 0)")
     parser.add_argument("--out", metavar="DIR", help="run directory (default: runs/run-<timestamp>)")
-    parser.add_argument("--resume", action="store_true", help="skip finished sections, continue the interrupted one")
-    parser.add_argument("--only", metavar="LIST", help="comma-separated parts or sections to run, e.g. part1,dqn")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue --out DIR (or the latest run): skip finished sections, continue the "
+        "interrupted one from its checkpoint; the profile and --set of the run are reused",
+    )
+    parser.add_argument(
+        "--only", metavar="LIST", help="comma-separated parts or sections to run, e.g. part1,dqn"
+    )
     parser.add_argument("--skip", metavar="LIST", help="comma-separated parts or sections to leave out")
+    parser.add_argument(
+        "--set",
+        metavar="SECTION.KEY=VALUE",
+        action="append",
+        dest="sets",
+        help="config override for one section, e.g. classifier.epochs=1 (repeatable)",
+    )
     parser.add_argument("--data-dir", metavar="DIR", help="directory with IDX files (also: DLRL_DATA_DIR)")
+    parser.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log every section's metrics.csv as TensorBoard scalars into RUN_DIR/tensorboard/ "
+        "(needs the optional 'tensorboard' package)",
+    )
     parser.set_defaults(handler=_cmd_run)
+
+
+def _resume_settings(
+    args: argparse.Namespace, out: Path
+) -> tuple[bool, int, dict[str, list[str]], str | None]:
+    """Profile, seed, --set and data dir for a resumed run: the stored ones, unless given and the same."""
+    info = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else {}
+    stored_quick = info.get("profile", "full") == "quick"
+    stored_seed = int(info.get("seed", 0))
+    stored_sets = info.get("sets", {}) or {}
+    if args.quick is not None and bool(args.quick) != stored_quick:
+        raise DlrlError(
+            f"--resume: {out} was started with the {info.get('profile')} profile; resume it with the "
+            "same options (or leave them out: they are reused)"
+        )
+    if args.seed is not None and args.seed != stored_seed:
+        raise DlrlError(f"--resume: {out} was started with --seed {stored_seed}, not {args.seed}")
+    sets = parse_sets(args.sets) if args.sets else stored_sets
+    if args.sets and sets != stored_sets:
+        raise DlrlError(f"--resume: --set differs from the run in {out} ({stored_sets or 'none'} there)")
+    return stored_quick, stored_seed, sets, args.data_dir or info.get("data_dir")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from dlrl.experiments.runner import DEFAULT_RUNS_ROOT, latest_run_path, new_run_path
 
-    sections = select_sections(args.only, args.skip)
+    if args.tensorboard:
+        check_tensorboard()
     if args.resume:
-        out = Path(args.out) if args.out else latest_run_path("run", DEFAULT_RUNS_ROOT, marker="sections.json")
-        if out is None or not out.exists():
-            raise DlrlError("--resume: no earlier 'dlrl run' directory found; pass --out RUN_DIR")
+        out = (
+            Path(args.out) if args.out else latest_run_path("run", DEFAULT_RUNS_ROOT, marker="sections.json")
+        )
+        if out is None or not (out / "sections.json").is_file():
+            where = f"{out} is not" if out is not None else "no earlier"
+            raise DlrlError(
+                f"--resume: {where} a 'dlrl run' directory (no sections.json); pass --out RUN_DIR"
+            )
+        quick, seed, sets, data_dir = _resume_settings(args, out)
+        if args.only or args.skip:
+            sections = select_sections(args.only, args.skip)
+        else:
+            stored = (
+                json.loads((out / "run.json").read_text()).get("selected")
+                if (out / "run.json").exists()
+                else None
+            )
+            sections = [s for s in SECTIONS if s.name in stored] if stored else select_sections(None, None)
     else:
+        sections = select_sections(args.only, args.skip)
+        quick, seed, sets, data_dir = bool(args.quick), args.seed or 0, parse_sets(args.sets), args.data_dir
         out = Path(args.out) if args.out else new_run_path("run")
         if out.exists() and any(out.iterdir()):
             raise DlrlError(f"--out {out}: directory exists and is not empty (use --resume to continue it)")
-    status = run_all(out, args.quick, args.seed, sections, args.resume, args.data_dir)
-    failed = [name for name, s in status.items() if s.get("status") != "done"]
-    print(f"run directory: {out}")
+    status = run_all(
+        out,
+        sections,
+        quick=quick,
+        seed=seed,
+        resume=args.resume,
+        data_dir=data_dir,
+        sets=sets,
+        tensorboard=args.tensorboard,
+    )
+    print(f"{'section':<14} {'status':<12} {'wall':>8} {'cpu':>8}")
+    for section in sections:
+        entry = status.get(section.name, {})
+        print(
+            f"{section.name:<14} {entry.get('status', '?'):<12} {format_seconds(entry.get('seconds')):>8} "
+            f"{format_seconds(entry.get('cpu_seconds')):>8}"
+        )
+    info = json.loads((out / "run.json").read_text())
+    print(f"total wall time {format_seconds(info.get('seconds'))}")
+    print(f"report: {out / 'report.html'}")
+    failed = [s.name for s in sections if status.get(s.name, {}).get("status") != "done"]
     if failed:
-        print(f"failed sections: {', '.join(failed)} (see {out / 'sections.json'})")
+        print(f"failed sections: {', '.join(failed)} (details in the report and {out / 'sections.json'})")
         return 1
     return 0

@@ -20,6 +20,7 @@ import logging
 import math
 import operator
 import re
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,14 @@ from dlrl.errors import DlrlError
 
 log = logging.getLogger(__name__)
 
-IMAGE_TYPES = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-               ".svg": "image/svg+xml"}
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".svg": "image/svg+xml",
+}
+MAX_WIDE_COLUMNS = 12  # flat dicts up to this many keys are shown as one row
 MAX_TABLE_ROWS = 500  # metrics.csv / trials.csv rows shown (the file has them all)
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 
@@ -48,6 +55,13 @@ class Figure:
     caption: str
     path: str  # relative to the report's run directory
     data_uri: str
+    width: int | None = None  # pixels, when the file says (PNG, GIF)
+    height: int | None = None
+
+    @property
+    def wide(self) -> bool:
+        """Wide figures (rows of panels) get the full width of the page."""
+        return bool(self.width and self.height and (self.width / self.height > 2.4 or self.width > 1600))
 
 
 @dataclass
@@ -239,6 +253,9 @@ def _value_tables(title: str, value: Any) -> list[Table]:
         rows = [[str(k), *[_cell(v.get(c)) for c in columns]] for k, v in value.items()]
         return [Table(title, ["", *columns], rows)]
     flat = [(k, v) for k, v in value.items() if _is_scalar(v) or _scalar_list(v)]
+    if flat and len(flat) == len(value) and len(flat) <= MAX_WIDE_COLUMNS:
+        # a short flat dict (per-class accuracy, PSNR by noise level) reads best as one row
+        return [Table(title, [str(k) for k, _ in flat], [[fmt(v) for _, v in flat]])]
     tables = [Table(title, ["key", "value"], [[str(k), fmt(v)] for k, v in flat])] if flat else []
     for key, child in value.items():
         if not (_is_scalar(child) or _scalar_list(child)):
@@ -302,9 +319,17 @@ def evaluate_targets(targets: list[dict[str, Any]], summary: dict[str, Any]) -> 
 # --------------------------------------------------------------------------------------------- figures
 
 
-def data_uri(path: Path) -> str:
-    mime = IMAGE_TYPES[path.suffix.lower()]
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+def data_uri(data: bytes, suffix: str) -> str:
+    return f"data:{IMAGE_TYPES[suffix.lower()]};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def image_size(data: bytes) -> tuple[int, int] | tuple[None, None]:
+    """(width, height) in pixels from a PNG or GIF header; (None, None) for other formats."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return struct.unpack("<HH", data[6:10])
+    return None, None
 
 
 def _figure_files(directory: Path) -> list[Path]:
@@ -331,7 +356,9 @@ def figure_groups(section_dir: Path, root: Path) -> list[FigureGroup]:
         key=lambda p: (len(p.relative_to(section_dir).parts), p.as_posix()),
     )
     for figures_dir in figure_dirs:
-        captions = _read_json(figures_dir / "captions.json") if (figures_dir / "captions.json").is_file() else {}
+        captions = (
+            _read_json(figures_dir / "captions.json") if (figures_dir / "captions.json").is_file() else {}
+        )
         captions = captions if isinstance(captions, dict) else {}
         by_folder: dict[str, list[Figure]] = {}
         for path in _figure_files(figures_dir):
@@ -339,12 +366,14 @@ def figure_groups(section_dir: Path, root: Path) -> list[FigureGroup]:
             key = relative.with_suffix("").as_posix()
             caption = str(captions.get(key) or captions.get(path.stem) or humanize(path.stem))
             try:
-                uri = data_uri(path)
+                data = path.read_bytes()
             except OSError as err:
                 log.warning("%s: cannot read (%s); left out of the report", path, err)
                 continue
             folder = (figures_dir.relative_to(section_dir).parent / relative.parent).as_posix()
-            by_folder.setdefault(folder, []).append(Figure(caption, path.relative_to(root).as_posix(), uri))
+            width, height = image_size(data)
+            figure = Figure(caption, path.relative_to(root).as_posix(), data_uri(data, path.suffix), width, height)
+            by_folder.setdefault(folder, []).append(figure)
         for folder, figures in by_folder.items():
             title = "" if folder == "." else folder
             groups.append(FigureGroup(title, figures))
@@ -355,7 +384,7 @@ def figure_groups(section_dir: Path, root: Path) -> list[FigureGroup]:
 
 
 def read_notes(section_dir: Path) -> list[tuple[str, Any]]:
-    """notes.md / notes.txt as paragraphs, bullet lists and code blocks (a tiny, escaping subset of Markdown)."""
+    """notes.md / notes.txt as headings, paragraphs, bullet lists and code blocks (a tiny Markdown subset)."""
     for name in ("notes.md", "notes.txt"):
         path = section_dir / name
         if path.is_file():
@@ -402,7 +431,9 @@ def _nested_runs(section_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: (len(p.relative_to(section_dir).parts), p.as_posix()))
 
 
-def read_section(section_dir: Path, root: Path, name: str, status: dict[str, Any] | None = None) -> SectionView:
+def read_section(
+    section_dir: Path, root: Path, name: str, status: dict[str, Any] | None = None
+) -> SectionView:
     """One section (or one whole experiment / tune run directory) as a view."""
     status = status or {}
     view = SectionView(name=name, anchor=anchor_for(name))
@@ -470,7 +501,7 @@ def read_section(section_dir: Path, root: Path, name: str, status: dict[str, Any
 
 
 def _best_trial_row(trials: Table, summary: dict[str, Any]) -> int | None:
-    """The row of the best trial, if the summary names it (best_trial / best_trial_id) and trials.csv has it."""
+    """The row of the best trial, if summary.json names it (best_trial / best_trial_id)."""
     best = summary.get("best_trial", summary.get("best_trial_id"))
     if best is None:
         return None
@@ -487,7 +518,9 @@ def _best_trial_row(trials: Table, summary: dict[str, Any]) -> int | None:
 
 
 def is_run_directory(path: Path) -> bool:
-    return any((path / name).is_file() for name in ("sections.json", "config.yaml", "summary.json", "trials.csv"))
+    return any(
+        (path / name).is_file() for name in ("sections.json", "config.yaml", "summary.json", "trials.csv")
+    )
 
 
 def read_run(run_dir: str | Path) -> ReportView:

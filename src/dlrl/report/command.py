@@ -16,7 +16,9 @@ def add_parser(subparsers: Any, formatter: type) -> None:
         "file: images embedded, no network needed to view it.",
     )
     parser.add_argument("run_dir", metavar="RUN_DIR")
-    parser.add_argument("--out", metavar="FILE", help="where to write the report (default: RUN_DIR/report.html)")
+    parser.add_argument(
+        "--out", metavar="FILE", help="where to write the report (default: RUN_DIR/report.html)"
+    )
     parser.set_defaults(handler=_cmd_report)
 
 
