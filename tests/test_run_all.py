@@ -1,0 +1,181 @@
+"""``dlrl run``: tiny real runs of Part 1, a failing section, interrupt and resume, option errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+
+from dlrl.cli import main
+from dlrl.experiments import run_all
+
+# Tiny budgets on top of --quick: every section still trains, evaluates and draws its figures.
+TINY = [
+    "--set", "regression.epochs=2",
+    "--set", "regression.data.num_points=100",
+    "--set", "regression.data.test_points=100",
+    "--set", "regression.ensemble=0",
+    "--set", "regression.model.hidden_sizes=[8]",
+    "--set", "classifier.data.limit=300",
+    "--set", "classifier.model.hidden_sizes=[16]",
+]  # fmt: skip
+
+
+def _status(out: Path) -> dict:
+    return json.loads((out / "sections.json").read_text())
+
+
+def test_tiny_part1_run_writes_report_and_tensorboard(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code = main(
+        ["run", "--quick", "--only", "part1", "--out", str(out), "--tensorboard", *TINY,
+         "--set", "classifier.epochs=1"]
+    )  # fmt: skip
+    assert code == 0
+    status = _status(out)
+    assert {name: s["status"] for name, s in status.items() if s["status"] != "skipped"} == {
+        "regression": "done",
+        "classifier": "done",
+    }
+    assert all(s["status"] == "skipped" for n, s in status.items() if n not in ("regression", "classifier"))
+    assert all(status[n]["seconds"] > 0 and status[n]["cpu_seconds"] >= 0 for n in ("regression", "classifier"))
+    info = json.loads((out / "run.json").read_text())
+    assert info["profile"] == "quick" and info["selected"] == ["regression", "classifier"]
+    assert info["sets"]["classifier"] == ["data.limit=300", "model.hidden_sizes=[16]", "epochs=1"]
+    env = json.loads((out / "env.json").read_text())
+    assert env["profile"] == "quick" and "torch" in env["packages"] and env["cpu_count"] >= 1
+    # --set reached the section's config
+    assert "limit: 300" in (out / "classifier" / "config.yaml").read_text()
+
+    html = (out / "report.html").read_text()
+    for name in ("regression", "classifier"):
+        assert f'id="sec-{name}"' in html
+    figures = sorted((out / "regression" / "figures").glob("*.png")) + sorted(
+        (out / "classifier" / "figures").glob("*.png")
+    )
+    assert figures and html.count("<img ") == len(figures)
+    assert "http://" not in html and "https://" not in html  # nothing to fetch: works offline
+    assert "test_mse_over_noise_var" in html  # the regression target beside its measured value
+
+    # TensorBoard: every numeric metrics.csv column of each section, readable back
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tensorboard" / "classifier"))
+    events.Reload()
+    assert {"train_loss", "val_accuracy"} <= set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("train_loss")] == [1]
+
+
+def test_failed_section_is_recorded_and_the_rest_still_runs(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    code = main(
+        ["run", "--quick", "--only", "part1", "--out", str(out), *TINY, "--set", "classifier.epochs=1",
+         "--set", "regression.data.csv=" + str(tmp_path / "missing.csv")]
+    )  # fmt: skip
+    assert code == 1
+    status = _status(out)
+    assert status["regression"]["status"] == "failed"
+    assert "missing.csv" in status["regression"]["error"]
+    assert status["classifier"]["status"] == "done"
+    assert "failed sections: regression" in capsys.readouterr().out
+    html = (out / "report.html").read_text()
+    assert "missing.csv" in html and "did not finish" in html
+
+
+def test_interrupt_then_resume_skips_finished_and_continues(tmp_path: Path, caplog) -> None:
+    out = tmp_path / "run"
+    args = ["run", "--quick", "--only", "part1", "--out", str(out), *TINY, "--set", "classifier.epochs=3"]
+
+    class CtrlC(logging.Filter):
+        """Ctrl-C arriving while the classifier's second epoch ends (before its checkpoint is written)."""
+
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.getMessage().startswith("epoch 2/3"):
+                raise KeyboardInterrupt
+            return True
+
+    loop_log = logging.getLogger("dlrl.train.loop")
+    ctrl_c = CtrlC()
+    loop_log.addFilter(ctrl_c)
+    try:
+        assert main(args) == 130
+    finally:
+        loop_log.removeFilter(ctrl_c)
+    status = _status(out)
+    assert status["regression"]["status"] == "done"
+    assert status["classifier"]["status"] == "interrupted"
+    assert "interrupted" in (out / "report.html").read_text()  # a partial report exists
+    regression_summary = out / "regression" / "summary.json"
+    stamp = regression_summary.stat().st_mtime_ns
+    assert not (out / "classifier" / "summary.json").exists()
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="dlrl"):
+        assert main(["run", "--resume", "--out", str(out)]) == 0  # profile and --set come from run.json
+    messages = "\n".join(r.getMessage() for r in caplog.records)
+    assert "regression: done earlier, skipped" in messages
+    assert "resuming from epoch 2 of 3" in messages
+    assert regression_summary.stat().st_mtime_ns == stamp  # not retrained
+    status = _status(out)
+    assert status["classifier"]["status"] == "done"
+    rows = (out / "classifier" / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
+    assert json.loads((out / "run.json").read_text())["resumed"]
+    assert 'class="badge interrupted"' not in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--set", "classifier.epochs"], "expected SECTION.KEY=VALUE"),
+        (["--set", "nosuch.epochs=1"], "unknown section 'nosuch'"),
+        (["--set", "classifier.nosuch=1"], "section 'classifier': overrides: unknown key 'nosuch'"),
+        (["--set", "classifier.epochs=-1"], "section 'classifier'"),
+        (["--only", "part9"], "--only: unknown section 'part9'"),
+        (["--only", "part1", "--skip", "part1"], "leave no section to run"),
+    ],
+)
+def test_bad_options_fail_before_anything_is_written(tmp_path: Path, capsys, extra, message) -> None:
+    out = tmp_path / "run"
+    assert main(["run", "--quick", "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dlrl: error: ") and message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_resume_errors(tmp_path: Path, capsys) -> None:
+    assert main(["run", "--resume", "--out", str(tmp_path / "nothing")]) == 2
+    assert "not a 'dlrl run' directory" in capsys.readouterr().err
+    done = tmp_path / "done"
+    done.mkdir()
+    (done / "sections.json").write_text("{}")
+    (done / "run.json").write_text(json.dumps({"profile": "quick", "seed": 0, "sets": {}}))
+    assert main(["run", "--resume", "--out", str(done), "--seed", "3"]) == 2
+    assert "--seed 0, not 3" in capsys.readouterr().err
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "file").write_text("x")
+    assert main(["run", "--out", str(existing)]) == 2
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_tensorboard_requested_but_missing(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if not installed: find_spec gives None
+    assert main(["run", "--quick", "--out", str(tmp_path / "run"), "--tensorboard"]) == 2
+    err = capsys.readouterr().err
+    assert "--tensorboard: the 'tensorboard' package is not installed" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_section_has_an_expected_duration_and_a_registered_experiment() -> None:
+    from dlrl.experiments import EXPERIMENTS
+
+    names = [s.name for s in run_all.SECTIONS]
+    assert len(names) == len(set(names))
+    for section in run_all.SECTIONS:
+        assert section.experiment in EXPERIMENTS, section
+        assert section.part in ("part1", "part2", "part3"), section
+    assert set(run_all.EXPECTED_SECONDS) <= set(names)
