@@ -1,0 +1,189 @@
+"""Config of DQN on Gymnasium classic control (Part 3), with a shipped preset per environment.
+
+The class defaults are the CartPole-v1 recipe. ``env=Acrobot-v1`` (or MountainCar-v0) fills every key the
+user did not set from that environment's preset in PRESETS, so the preset follows the env wherever the
+config comes from: ``--env``, a config file, ``dlrl run`` or ``dlrl tune``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from dlrl.config.base import Config, ExperimentConfig
+
+
+class QNetConfig(Config):
+    hidden_sizes: list[int] = Field(default_factory=lambda: [256, 256])
+    """Widths of the hidden layers of the MLP Q-network."""
+    activation: Literal["relu", "gelu", "silu", "tanh"] = "relu"
+    """Hidden activation."""
+
+    @field_validator("hidden_sizes")
+    @classmethod
+    def _positive(cls, sizes: list[int]) -> list[int]:
+        if any(s <= 0 for s in sizes):
+            raise ValueError("every hidden size must be positive")
+        return sizes
+
+
+class ExplorationConfig(Config):
+    epsilon_decay: Literal["linear", "exponential"] = "linear"
+    """Shape of the epsilon schedule (epsilon-greedy)."""
+    epsilon_start: float = Field(1.0, ge=0, le=1)
+    """Epsilon at step 0."""
+    epsilon_end: float = Field(0.05, gt=0, le=1)
+    """Epsilon from epsilon_steps on."""
+    epsilon_steps: int = Field(10_000, ge=0)
+    """Environment steps over which epsilon decays."""
+    temperature_decay: Literal["linear", "exponential"] = "exponential"
+    """Shape of the softmax (Boltzmann) temperature schedule."""
+    temperature_start: float = Field(5.0, gt=0)
+    """Softmax temperature at step 0, in units of Q (large: near uniform)."""
+    temperature_end: float = Field(0.05, gt=0)
+    """Softmax temperature from temperature_steps on."""
+    temperature_steps: int = Field(10_000, ge=0)
+    """Environment steps over which the temperature decays."""
+
+
+class DQNConfig(ExperimentConfig):
+    experiment: Literal["dqn"] = "dqn"
+    """Which experiment this config is for."""
+    device: str = "cpu"
+    """Torch device (small MLPs: the CPU is fastest)."""
+    threads: int | None = Field(1, gt=0)
+    """Torch intra-op threads per training process."""
+    env: str = "CartPole-v1"
+    """Gymnasium environment id (discrete actions); CartPole-v1, Acrobot-v1, MountainCar-v0 ship presets."""
+    seeds: list[int] | None = None
+    """Seeds to train, each its own run (None: just 'seed'); run in parallel processes."""
+    explorations: list[Literal["epsilon", "softmax"]] = Field(default_factory=lambda: ["epsilon"])
+    """Exploration strategies to train; several are compared on the same seeds."""
+    workers: int | None = Field(None, gt=0)
+    """Parallel training processes (None: as many as jobs and CPU cores allow)."""
+    model: QNetConfig = QNetConfig()
+    """Q-network."""
+    exploration: ExplorationConfig = ExplorationConfig()
+    """Exploration schedules."""
+    total_steps: int = Field(30_000, gt=0)
+    """Environment steps of training (upper bound when early stopping)."""
+    buffer_size: int = Field(50_000, gt=0)
+    """Replay memory capacity, in transitions."""
+    batch_size: int = Field(128, gt=0)
+    """Replay batch size per gradient step."""
+    learning_starts: int = Field(1000, ge=0)
+    """Environment steps of warm-up (acting only) before the first update."""
+    train_freq: int = Field(2, gt=0)
+    """Environment steps between updates."""
+    gradient_steps: int = Field(1, gt=0)
+    """Gradient steps per update."""
+    gamma: float = Field(0.99, gt=0, le=1)
+    """Discount factor."""
+    lr: float = Field(1e-3, gt=0)
+    """Adam learning rate."""
+    grad_clip: float | None = Field(10.0, gt=0)
+    """Clip the gradient norm to this (None: no clipping)."""
+    huber: bool = True
+    """Huber (smooth L1) TD loss; False: squared error."""
+    double_dqn: bool = True
+    """Double DQN: the online net picks the next action, the target net values it."""
+    target_update: int = Field(500, gt=0)
+    """Environment steps between target-network updates."""
+    tau: float = Field(1.0, gt=0, le=1)
+    """Polyak coefficient of each target update (1: hard copy)."""
+    eval_every: int = Field(1000, gt=0)
+    """Environment steps between greedy evaluations (separate env instances)."""
+    eval_episodes: int = Field(10, gt=0)
+    """Greedy episodes per periodic evaluation; the best checkpoint is chosen by their mean return."""
+    final_episodes: int = Field(100, gt=0)
+    """Greedy episodes of the final evaluation of the best checkpoint."""
+    solve_return: float | None = None
+    """Mean greedy return counted as solved (None: the env's reward threshold, 475 for CartPole-v1)."""
+    stop_return: float | None = 500.0
+    """Stop early once a periodic evaluation's mean reaches this (None: never)."""
+    log_every: int = Field(250, gt=0)
+    """Environment steps between loss / Q-value log rows."""
+
+    QUICK: ClassVar[dict[str, Any]] = {
+        "total_steps": 3000,
+        "learning_starts": 300,
+        "eval_every": 500,
+        "eval_episodes": 5,
+        "final_episodes": 20,
+        "exploration.epsilon_steps": 1500,
+        "exploration.temperature_steps": 1500,
+        "buffer_size": 5000,
+        "target_update": 250,
+    }
+
+    @field_validator("seeds", "explorations", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        """Accept '0,1,2' (from --seeds or seeds=0,1,2) as well as a list."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return [value]
+        if isinstance(value, str):
+            items = [v.strip() for v in value.split(",") if v.strip()]
+            return [int(v) if v.lstrip("-").isdigit() else v for v in items]
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("env") in PRESETS:
+            return _fill(data, PRESETS[data["env"]])
+        return data
+
+    @model_validator(mode="after")
+    def _check_sizes(self) -> DQNConfig:
+        if self.batch_size > self.buffer_size:
+            raise ValueError(f"batch_size {self.batch_size} is larger than buffer_size {self.buffer_size}")
+        if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
+            raise ValueError("seeds must be a non-empty list of distinct integers")
+        if not self.explorations or len(set(self.explorations)) != len(self.explorations):
+            raise ValueError("explorations must be a non-empty list of distinct strategies")
+        return self
+
+    def run_seeds(self) -> list[int]:
+        return list(self.seeds) if self.seeds is not None else [self.seed]
+
+
+def _fill(data: dict[str, Any], preset: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with keys it lacks taken from ``preset`` (nested sections merged; ``data`` wins)."""
+    merged = dict(data)
+    for key, value in preset.items():
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(value, dict) and isinstance(merged[key], dict):
+            merged[key] = _fill(merged[key], value)
+    return merged
+
+
+# Per-environment settings on top of the class defaults (the CartPole-v1 recipe).
+PRESETS: dict[str, dict[str, Any]] = {
+    "CartPole-v1": {},
+    "Acrobot-v1": {
+        "total_steps": 50_000,
+        "model": {"hidden_sizes": [128, 128]},
+        "lr": 1e-3,
+        "train_freq": 4,
+        "target_update": 500,
+        "exploration": {"epsilon_steps": 10_000, "temperature_start": 5.0},
+        "stop_return": None,
+        "eval_every": 2500,
+    },
+    "MountainCar-v0": {
+        "total_steps": 120_000,
+        "model": {"hidden_sizes": [256, 256]},
+        "lr": 4e-3,
+        "train_freq": 16,
+        "gradient_steps": 8,
+        "target_update": 600,
+        "buffer_size": 10_000,
+        "learning_starts": 1000,
+        "exploration": {"epsilon_steps": 24_000, "epsilon_end": 0.07},
+        "stop_return": None,
+        "eval_every": 5000,
+    },
+}

@@ -1,0 +1,1 @@
+"""Reinforcement learning: replay memory, exploration schedules, the DQN update, env helpers, evaluation."""

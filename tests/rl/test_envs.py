@@ -1,0 +1,24 @@
+import pytest
+
+from dlrl.errors import DlrlError
+from dlrl.rl.envs import env_info, make_env
+
+
+def test_cartpole_info():
+    info = env_info("CartPole-v1")
+    assert info.obs_shape == (4,) and info.num_actions == 2
+    assert info.max_episode_steps == 500 and info.reward_threshold == 475.0
+
+
+def test_unknown_env_id_suggests_a_close_one():
+    with pytest.raises(
+        DlrlError, match=r"env 'CartPole-v9': unknown Gymnasium environment id \(did you mean"
+    ):
+        make_env("CartPole-v9")
+
+
+@pytest.mark.parametrize("env_id", ["Pendulum-v1", "MountainCarContinuous-v0"])
+def test_continuous_actions_are_refused(env_id):
+    with pytest.raises(DlrlError, match="DQN needs discrete actions") as err:
+        env_info(env_id)
+    assert "\n" not in str(err.value)

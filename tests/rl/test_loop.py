@@ -1,0 +1,65 @@
+"""Tiny real CartPole runs of the DQN loop: a few hundred steps, learning from step 100."""
+
+import pytest
+import torch
+
+from dlrl.config.dqn import DQNConfig
+from dlrl.errors import CheckpointError
+from dlrl.rl.loop import load_q_network, train_dqn
+from dlrl.train.checkpoint import load_checkpoint
+
+TINY = {"total_steps": 300, "learning_starts": 100, "buffer_size": 500, "batch_size": 32, "eval_every": 150,
+        "eval_episodes": 2, "target_update": 50, "log_every": 50, "model": {"hidden_sizes": [16]},
+        "exploration": {"epsilon_steps": 200, "temperature_steps": 200}}
+
+
+def tiny(**changes) -> DQNConfig:
+    return DQNConfig.model_validate({**TINY, **changes})
+
+
+def test_train_writes_histories_and_checkpoints(tmp_path):
+    result = train_dqn(tiny(), "epsilon", 0, tmp_path)
+    assert result.steps == 300
+    assert [e["step"] for e in result.evals] == [150, 300]
+    assert result.episodes and all(1 <= e["length"] <= 500 for e in result.episodes)
+    assert sum(e["length"] for e in result.episodes) <= 300
+    logged = [u for u in result.updates if "loss" in u]
+    assert logged and all(u["step"] >= 100 for u in logged)  # no updates during warm-up
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["step"] == 300 and state["env"] == "CartPole-v1"
+    assert {"model", "target", "optimizer", "numpy_rng", "torch_rng", "config"} <= set(state)
+    assert (tmp_path / "best.pt").is_file()
+
+
+def test_same_seed_same_run_and_softmax_runs(tmp_path):
+    a = train_dqn(tiny(), "softmax", 3, tmp_path / "a")
+    b = train_dqn(tiny(), "softmax", 3, tmp_path / "b")
+    assert a.episodes == b.episodes and a.updates == b.updates and a.evals[-1]["eval_mean"] == b.evals[-1]["eval_mean"]
+    c = train_dqn(tiny(), "softmax", 4, tmp_path / "c")
+    assert c.episodes != a.episodes
+
+
+def test_resume_continues_from_the_last_checkpoint(tmp_path):
+    first = train_dqn(tiny(total_steps=150), "epsilon", 0, tmp_path)
+    assert first.steps == 150
+    resumed = train_dqn(tiny(), "epsilon", 0, tmp_path, resume=True)
+    assert resumed.resumed_from == 150 and resumed.steps == 300
+    assert [e["step"] for e in resumed.evals] == [150, 300]  # history carried over
+    assert resumed.episodes[: len(first.episodes)] == first.episodes
+
+
+def test_early_stop_at_stop_return(tmp_path):
+    result = train_dqn(tiny(stop_return=1.0), "epsilon", 0, tmp_path)  # any evaluation reaches 1
+    assert result.stopped_early and result.steps == 150
+
+
+def test_checkpoint_from_another_env_or_network_is_refused(tmp_path):
+    train_dqn(tiny(total_steps=150), "epsilon", 0, tmp_path)
+    with pytest.raises(CheckpointError, match="another architecture"):
+        load_q_network(tmp_path / "best.pt", tiny(model={"hidden_sizes": [32]}))
+    with pytest.raises(CheckpointError, match="for env 'CartPole-v1', not 'Acrobot-v1'"):
+        load_q_network(tmp_path / "best.pt", tiny(env="Acrobot-v1"))
+    with pytest.raises(CheckpointError, match="for env 'CartPole-v1'"):
+        train_dqn(tiny(env="Acrobot-v1"), "epsilon", 0, tmp_path, resume=True)
+    q_net = load_q_network(tmp_path / "best.pt", tiny())
+    assert q_net(torch.zeros(1, 4)).shape == (1, 2)
