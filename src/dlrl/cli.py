@@ -199,8 +199,14 @@ def _register_rl(subparsers: Any) -> None:
     dqn.add_parser(subparsers, HelpFormatter)
 
 
+def _register_tune(subparsers: Any) -> None:
+    from dlrl.tune import cli as tune_cli
+
+    tune_cli.add_parser(subparsers, HelpFormatter)
+
+
 # Commands defined beside their implementation: each adds its own subparser (with handler=...).
-_EXTRA_COMMANDS = [_register_run, _register_report, _register_rl]
+_EXTRA_COMMANDS = [_register_run, _register_report, _register_rl, _register_tune]
 
 
 class _StderrHandler(logging.StreamHandler):

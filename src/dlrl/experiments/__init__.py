@@ -69,6 +69,20 @@ EXPERIMENTS: dict[str, ExperimentEntry] = {
             "dlrl.experiments.finetune",
             options=(("--encoder-run", "encoder_run", {"metavar": "RUN_DIR", "help": "AutoEncoder run directory"}),),
         ),
+        ExperimentEntry(
+            "dqn",
+            "Part 3: DQN on Gymnasium classic control (also: dlrl rl train | evaluate | play)",
+            "dlrl.config.dqn:DQNConfig",
+            "dlrl.experiments.dqn",
+            options=(
+                ("--env", "env", {"metavar": "ID", "help": "Gymnasium id: CartPole-v1 (default), Acrobot-v1, "
+                                                           "MountainCar-v0 ship presets"}),
+                ("--seeds", "seeds", {"metavar": "LIST", "help": "seeds to train in parallel, e.g. 0,1,2,3,4"}),
+                ("--exploration", "explorations", {"metavar": "LIST", "help": "epsilon, softmax, or both "
+                                                                              "(epsilon,softmax) on the same seeds"}),
+                ("--workers", "workers", {"type": int, "metavar": "N", "help": "parallel processes (default: cores)"}),
+            ),
+        ),
     ]
 }
 
