@@ -16,7 +16,15 @@ import numpy as np
 
 from dlrl.errors import DataError
 
-_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4")}
+# IDX type codes -> big-endian dtypes
+_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 MAX_PAYLOAD_BYTES = 2**31  # far above any MNIST-family file; a header claiming more is corrupt
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -32,7 +40,7 @@ def _header(path: Path, raw: bytes) -> tuple[np.dtype, tuple[int, ...], int]:
     if len(raw) < header_len:
         raise DataError(f"{path}: truncated IDX header")
     shape = struct.unpack(f">{ndim}I", raw[4:header_len])
-    return np.dtype(_DTYPES[type_code]), tuple(shape), header_len
+    return _DTYPES[type_code], tuple(shape), header_len
 
 
 def _gzip_size(path: Path) -> int:
