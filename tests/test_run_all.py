@@ -180,3 +180,25 @@ def test_every_section_has_an_expected_duration_and_a_registered_experiment() ->
         assert section.experiment in EXPERIMENTS, section
         assert section.part in ("part1", "part2", "part3"), section
     assert set(run_all.EXPECTED_SECONDS) <= set(names)
+
+
+def test_tensorboard_export_splits_trials_and_nested_runs(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    section = tmp_path / "search"
+    (section / "seed-0").mkdir(parents=True)
+    (section / "metrics.csv").write_text("trial,epoch,val_loss,note\na,1,0.5,x\na,2,0.25,x\nb,1,0.75,y\n")
+    (section / "seed-0" / "metrics.csv").write_text("step,return,done\n10,20.5,True\n20,40.0,False\n")
+    log_dir = tmp_path / "tb"
+    (log_dir / "stale").mkdir(parents=True)
+    assert run_all.log_tensorboard(section, log_dir) == 3 + 2
+    assert not (log_dir / "stale").exists()
+
+    def scalars(path: Path, tag: str) -> list[tuple[int, float]]:
+        events = EventAccumulator(str(path))
+        events.Reload()
+        return [(e.step, e.value) for e in events.Scalars(tag)]
+
+    assert scalars(log_dir / "trial-a", "val_loss") == [(1, 0.5), (2, 0.25)]
+    assert scalars(log_dir / "trial-b", "val_loss") == [(1, 0.75)]
+    assert scalars(log_dir / "seed-0", "return") == [(10, 20.5), (20, 40.0)]

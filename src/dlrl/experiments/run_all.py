@@ -188,21 +188,31 @@ def log_tensorboard(section_dir: Path, log_dir: Path) -> int:
     points = 0
     for path in sorted(section_dir.rglob("metrics.csv")):
         rows = RunDir(path.parent).read_metrics()
-        if not rows:
-            continue
         relative = path.parent.relative_to(section_dir)
-        writer = SummaryWriter(log_dir=str(log_dir / relative))
-        try:
-            step_key = next((k for k in ("step", "epoch", "episode", "iteration") if k in rows[0]), None)
-            for index, row in enumerate(rows, 1):
-                step = row.get(step_key) if step_key else index
-                step = int(step) if isinstance(step, int | float) else index
-                for key, value in row.items():
-                    if key != step_key and isinstance(value, int | float) and not isinstance(value, bool):
-                        writer.add_scalar(key, value, step)
-                        points += 1
-        finally:
-            writer.close()
+        # A search's metrics.csv holds every trial: one TensorBoard run per trial, so curves do not mix.
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(f"trial-{row['trial']}" if "trial" in row else "", []).append(row)
+        for group, group_rows in groups.items():
+            writer = SummaryWriter(log_dir=str(log_dir / relative / group))
+            try:
+                points += _write_scalars(writer, group_rows)
+            finally:
+                writer.close()
+    return points
+
+
+def _write_scalars(writer: Any, rows: list[dict[str, Any]]) -> int:
+    step_key = next((k for k in ("step", "epoch", "episode", "iteration") if k in rows[0]), None)
+    points = 0
+    for index, row in enumerate(rows, 1):
+        step = row.get(step_key) if step_key else index
+        step = int(step) if isinstance(step, int | float) else index
+        for key, value in row.items():
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            if numeric and key not in (step_key, "trial"):
+                writer.add_scalar(key, value, step)
+                points += 1
     return points
 
 
