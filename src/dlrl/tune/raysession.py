@@ -1,0 +1,222 @@
+"""Ray plumbing: a quiet local (or attached) Ray session shut down on every exit, and the progress callback.
+
+Imports ray at module level: import this module only when a search actually runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import socket
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+
+from dlrl.errors import DlrlError
+
+log = logging.getLogger("dlrl.tune")
+
+# Set for the driver (and inherited by a local cluster's processes): no usage stats, no dashboard noise.
+RAY_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_DISABLE_DOCKER_CPU_WARNING": "1",
+    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
+    "RAY_DEDUP_LOGS": "0",
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1000",
+}
+# Loggers whose output belongs in RUN/ray.log, not on the terminal.
+QUIET_LOGGERS = ("ray", "optuna", "py.warnings", "filelock", "urllib3")
+
+
+@dataclass
+class SessionInfo:
+    address: str  # "local" or the cluster address
+    cpus: float  # CPUs of the cluster
+    start_seconds: float = 0.0
+    shutdown_seconds: float = 0.0
+
+
+def cluster_address(option: str | None) -> tuple[str | None, str]:
+    """(address or None for a new local Ray, how it was given) from --address or RAY_ADDRESS."""
+    if option:
+        return option, f"--address {option}"
+    env = os.environ.get("RAY_ADDRESS", "").strip()
+    if env:
+        return env, f"RAY_ADDRESS={env}"
+    return None, ""
+
+
+def probe_address(address: str, given: str, timeout: float = 3.0) -> None:
+    """Fail in seconds with one line if nothing listens at ``address`` (ray.init would wait much longer)."""
+    if address == "auto":
+        return
+    target = address.removeprefix("ray://")
+    host, sep, port_text = target.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise DlrlError(f"{given}: expected HOST:PORT (e.g. 10.0.0.5:6379) or 'auto'")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port_text)), timeout=timeout):
+            pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise DlrlError(f"{given}: cannot reach a Ray cluster ({reason}); is `ray start --head` running there?") from None
+
+
+class QuietLogs:
+    """Route ray/optuna log records and Python warnings to a file while the search runs."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.handler = logging.FileHandler(path, encoding="utf-8")
+        self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.saved: list[tuple[logging.Logger, list[logging.Handler], bool, int]] = []
+
+    def attach(self) -> None:
+        """(Re)attach the file handler: ray.init replaces the handlers of the 'ray' logger."""
+        try:  # optuna adds its own stderr handler the first time it logs, unless told not to
+            import optuna
+
+            optuna.logging.disable_default_handler()
+        except ImportError:
+            pass
+        manager = logging.root.manager.loggerDict
+        children = [n for n in manager if n.startswith("ray.") and isinstance(manager[n], logging.Logger)]
+        for name in (*QUIET_LOGGERS, *children):
+            logger = logging.getLogger(name)
+            if not any(saved[0] is logger for saved in self.saved):
+                self.saved.append((logger, logger.handlers[:], logger.propagate, logger.level))
+            if name in QUIET_LOGGERS:
+                logger.handlers[:] = [self.handler]
+                logger.propagate = False
+                logger.setLevel(logging.INFO)
+            else:  # Ray's sub-loggers may carry their own stream handlers; send them up to 'ray' instead
+                logger.handlers[:] = []
+                logger.propagate = True
+
+    def __enter__(self) -> QuietLogs:
+        self.attach()
+        logging.captureWarnings(True)
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.simplefilter("default")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._warnings.__exit__(*exc)
+        logging.captureWarnings(False)
+        for logger, handlers, propagate, level in self.saved:
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
+            logger.setLevel(level)
+        self.handler.close()
+
+
+@contextmanager
+def ray_session(log_path: Path, address_option: str | None) -> Iterator[SessionInfo]:
+    """A Ray session for one search: a new local Ray with every core, or an existing cluster.
+
+    Always shut down on the way out (finished, error or Ctrl-C): a local Ray leaves no processes behind.
+    """
+    address, given = cluster_address(address_option)
+    if address is not None:
+        probe_address(address, given)
+    saved_env = {key: os.environ.get(key) for key in RAY_ENV}
+    os.environ.update(RAY_ENV)
+    try:
+        with QuietLogs(log_path) as quiet, contextlib.ExitStack() as stack:  # stack: Tune's prints to the log
+            started = time.perf_counter()
+            # ray.init installs a stream handler on the 'ray' logger and logs through it right away: let that
+            # handler write into the log file, then put ours back.
+            with open(log_path, "a", encoding="utf-8") as stream, contextlib.redirect_stderr(stream):
+                try:
+                    if address is None:
+                        ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False,
+                                 log_to_driver=False, logging_level=logging.INFO)
+                    else:
+                        ray.init(address=address, log_to_driver=False, logging_level=logging.INFO)
+                except ConnectionError as err:
+                    first = str(err).splitlines()[0] if str(err) else type(err).__name__
+                    raise DlrlError(f"{given}: cannot connect to a Ray cluster ({first})") from None
+            quiet.attach()
+            stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(log_path, "a", encoding="utf-8"))))
+            info = SessionInfo(address or "local", float(ray.cluster_resources().get("CPU", 0)))
+            info.start_seconds = time.perf_counter() - started
+            log.debug("ray started in %.1fs (%s, %g CPUs)", info.start_seconds, info.address, info.cpus)
+            try:
+                yield info
+            finally:
+                stopping = time.perf_counter()
+                ray.shutdown()
+                info.shutdown_seconds = time.perf_counter() - stopping
+    finally:
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def trial_dirname(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+class ProgressCallback(tune.Callback):
+    """One terminal line per finished trial plus the current best (through the 'dlrl.tune' logger)."""
+
+    def __init__(self, metric: str, mode: str, total: int, max_epochs: int, params: list[str]):
+        self.metric = metric
+        self.mode = mode
+        self.total = total
+        self.max_epochs = max_epochs
+        self.params = params
+        self.finished: dict[str, float] = {}
+
+    def _best_of(self, trial: Any) -> float:
+        stats = trial.metric_analysis.get(self.metric, {})
+        value = stats.get(self.mode, math.nan)
+        return float(value) if value is not None else math.nan
+
+    def _current_best(self, trials: list[Any]) -> tuple[float, str]:
+        sign = 1 if self.mode == "min" else -1
+        scored = [(self._best_of(t), t.trial_id) for t in trials if t.metric_analysis.get(self.metric)]
+        scored = [(v, tid) for v, tid in scored if math.isfinite(v)]
+        if not scored:
+            return math.nan, "-"
+        return min(scored, key=lambda item: sign * item[0])
+
+    def _line(self, trials: list[Any], trial: Any, what: str) -> None:
+        self.finished[trial.trial_id] = 1
+        done = len(self.finished)
+        params = " ".join(
+            f"{name.rpartition('.')[2]}={_short(trial.config.get(name))}" for name in self.params
+        )
+        best, best_id = self._current_best(trials)
+        log.info("trial %d/%d %s: %s  %s | best %s=%.4g (%s)", done, self.total, trial.trial_id, what, params,
+                 self.metric, best, best_id)
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        result = trial.last_result or {}
+        epochs = int(result.get("epoch", 0) or 0)
+        std = result.get(f"{self.metric}_std")
+        spread = f" ±{std:.2g}" if isinstance(std, float) else ""
+        how = "" if epochs >= self.max_epochs else f", stopped early at epoch {epochs}/{self.max_epochs}"
+        self._line(trials, trial, f"{self.metric}={self._best_of(trial):.4g}{spread}{how}")
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._line(trials, trial, f"FAILED (see {trial.path})")

@@ -1,0 +1,162 @@
+"""After a search: trials.csv, metrics.csv, best_config.yaml, figures and the summary, from Tune's files."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from dlrl.errors import DlrlError
+from dlrl.rundir import RunDir
+from dlrl.tune.space import params_of
+from dlrl.utils import atomic_write_text
+
+log = logging.getLogger("dlrl.tune")
+
+UNFINISHED = ("PENDING", "RUNNING", "PAUSED")
+
+
+@dataclass
+class TrialRecord:
+    trial_id: str
+    status: str
+    params: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per epoch: means/spreads over folds
+    error: str = ""
+
+    def best(self, metric: str, mode: str) -> tuple[float, int, float]:
+        """(best mean metric over epochs, its epoch, the spread over folds there); NaN if none."""
+        sign = 1 if mode == "min" else -1
+        scored = [(r[metric], i) for i, r in enumerate(self.history) if math.isfinite(r.get(metric, math.nan))]
+        if not scored:
+            return math.nan, 0, math.nan
+        value, index = min(scored, key=lambda item: (sign * item[0], item[1]))
+        row = self.history[index]
+        return value, int(row.get("epoch", index + 1)), float(row.get(f"{metric}_std", math.nan))
+
+
+def _history(frame: Any) -> list[dict[str, float]]:
+    if frame is None or len(frame) == 0:
+        return []
+    keep = [c for c in frame.columns if c in ("epoch", "seconds") or c.startswith(("train_", "val_"))]
+    frame = frame[keep]
+    rows = [{k: float(v) for k, v in row.items() if v == v} for row in frame.to_dict("records")]
+    for row in rows:
+        if "epoch" in row:
+            row["epoch"] = int(row["epoch"])
+    return rows
+
+
+def load_trials(run_dir: RunDir, setup: Any) -> list[TrialRecord]:
+    """Every trial of the search in creation order, read from Tune's experiment directory (no Ray needed)."""
+    from ray.tune import ExperimentAnalysis
+
+    from dlrl.tune.search import EXPERIMENT_DIR
+
+    analysis = ExperimentAnalysis(str(run_dir.path.resolve() / EXPERIMENT_DIR))
+    frames = analysis.trial_dataframes
+    records = []
+    for trial in analysis.trials:  # in creation order
+        error = ""
+        if trial.status == "ERROR":
+            error_file = getattr(trial, "error_file", None) or ""
+            error = str(error_file)
+        records.append(TrialRecord(trial.trial_id, trial.status, params_of(trial.config, setup.tune),
+                                   _history(frames.get(trial.trial_id)), error))
+    return records
+
+
+def _cell(value: Any) -> Any:
+    import json
+
+    return json.dumps(value) if isinstance(value, list | dict) else value
+
+
+def trial_rows(records: list[TrialRecord], metric: str, mode: str, max_epochs: int) -> list[dict[str, Any]]:
+    rows = []
+    for record in records:
+        best, epoch, spread = record.best(metric, mode)
+        last = record.history[-1] if record.history else {}
+        rows.append({
+            "trial": record.trial_id,
+            "status": record.status,
+            "epochs": len(record.history),
+            "stopped_early": record.status == "TERMINATED" and len(record.history) < max_epochs,
+            metric: best,
+            f"{metric}_std": spread,
+            "best_epoch": epoch,
+            f"{metric}_last": last.get(metric, math.nan),
+            "seconds": round(sum(r.get("seconds", 0.0) for r in record.history), 2),
+            **{name: _cell(value) for name, value in record.params.items()},
+        })
+    return rows
+
+
+def write_results(setup: Any, run_dir: RunDir, timing: dict[str, Any]) -> dict[str, Any]:
+    """Write the tables, best config and figures; return the summary (with the best config under '_best_config').
+
+    An interrupted search (unfinished trials) writes the tables only, then raises KeyboardInterrupt.
+    """
+    from dlrl.tune.figures import plot_learning_curves, plot_metric_vs_params, plot_parallel_coordinates
+    from dlrl.tune.search import best_config_text
+
+    metric, mode = setup.metric, setup.mode
+    max_epochs = setup.adapter.epochs(setup.base)
+    records = load_trials(run_dir, setup)
+    rows = trial_rows(records, metric, mode, max_epochs)
+    run_dir.write_metrics(rows, "trials.csv")
+    run_dir.write_metrics([{"trial": r.trial_id, **h} for r in records for h in r.history], "metrics.csv")
+    if any(r.status in UNFINISHED for r in records):
+        raise KeyboardInterrupt
+    scored = [row for row in rows if math.isfinite(row[metric])]
+    if not scored:
+        raise DlrlError(f"all {len(rows)} trials failed or produced no finite {metric} "
+                        f"(see {run_dir.path / 'trials.csv'} and {run_dir.path / 'ray.log'})")
+    sign = 1 if mode == "min" else -1
+    best_row = min(scored, key=lambda row: sign * row[metric])
+    best = next(r for r in records if r.trial_id == best_row["trial"])
+    best_config, text = best_config_text(setup, best.params)
+    atomic_write_text(run_dir.path / "best_config.yaml", text)
+
+    names = list(setup.tune.space)
+    log_scale = {n for n, s in setup.tune.space.items() if s.type in ("loguniform", "logint")}
+    finite = [(r, row) for r, row in zip(records, rows, strict=True) if math.isfinite(row[metric])]
+    values = {n: [r.params.get(n) for r, _ in finite] for n in names}
+    scores = [row[metric] for _, row in finite]
+    best_index = next(i for i, (r, _) in enumerate(finite) if r.trial_id == best.trial_id)
+    run_dir.save_figure(plot_metric_vs_params(values, scores, metric, best_index, log_scale), "metric_vs_params")
+    ranked = sorted(finite, key=lambda item: sign * item[1][metric])[: setup.tune.top_k]
+    curves = {
+        r.trial_id: (
+            [h.get("epoch", i + 1) for i, h in enumerate(r.history)],
+            [h.get(metric, math.nan) for h in r.history],
+            [h.get(f"{metric}_std", 0.0) for h in r.history],
+        )
+        for r, _ in ranked
+    }
+    run_dir.save_figure(plot_learning_curves(curves, metric, setup.tune.folds), "learning_curves")
+    run_dir.save_figure(plot_parallel_coordinates(values, scores, metric, mode, log_scale), "parallel_coordinates")
+
+    statuses = [r.status for r in records]
+    return {
+        "experiment": setup.experiment,
+        "metric": metric,
+        "mode": mode,
+        "best_metric": best_row[metric],
+        "best_metric_std": best_row[f"{metric}_std"],
+        "best_trial": best.trial_id,
+        "best_epoch": best_row["best_epoch"],
+        "trials": len(records),
+        "trials_completed": sum(1 for row in rows if row["status"] == "TERMINATED" and not row["stopped_early"]),
+        "trials_stopped_early": sum(1 for row in rows if row["stopped_early"]),
+        "trials_failed": statuses.count("ERROR"),
+        "folds": setup.tune.folds,
+        "search": setup.tune.search,
+        "scheduler": setup.tune.scheduler,
+        "epochs_per_trial": max_epochs,
+        "epochs_trained": sum(len(r.history) for r in records),
+        **timing,
+        "best_params": {name: best.params.get(name) for name in names},
+        "_best_config": best_config,
+    }

@@ -1,0 +1,343 @@
+"""``dlrl tune``'s driver: resolve and check everything, run Ray Tune, write the results.
+
+Everything that can be wrong with the input (experiment, space, folds, address, resume target) is found
+before Ray starts and removes the run directory it would have created. Layout of a search run::
+
+    RUN/config.yaml        experiment config + 'tune:' section (`dlrl tune EXP --config` re-runs the search)
+    RUN/env.json
+    RUN/ray.log            Ray's and Optuna's own log output
+    RUN/search/            Ray Tune's experiment directory (trials, checkpoints, state for --resume)
+    RUN/trials.csv         one row per trial: status, epochs, best mean metric over folds and its spread, params
+    RUN/metrics.csv        one row per trial and epoch (means and spreads over folds)
+    RUN/best_config.yaml   `dlrl EXP --config RUN/best_config.yaml` trains it on the full training data
+    RUN/figures/           metric vs each parameter, learning curves of the best trials, parallel coordinates
+    RUN/summary.json
+    RUN/best/, RUN/baseline/   with --train-best / --baseline: ordinary runs of the best / untuned config
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dlrl.config import ExperimentConfig, apply_overrides, build_config, read_config_file
+from dlrl.config.base import config_to_yaml
+from dlrl.config.tune import RESUME_FREE_KEYS, TuneConfig
+from dlrl.errors import ConfigError, DlrlError
+from dlrl.experiments import get_experiment
+from dlrl.rundir import RunDir
+from dlrl.tune.interface import TuneAdapter, get_adapter
+from dlrl.tune.space import apply_params, load_tune_config
+from dlrl.utils import atomic_write_text
+
+log = logging.getLogger("dlrl.tune")
+
+EXPERIMENT_DIR = "search"
+DEFAULT_RUNS_ROOT = Path("runs")
+
+
+@dataclass
+class SearchSetup:
+    """A resolved search: the experiment's base config, the search settings and what to optimise."""
+
+    adapter: TuneAdapter
+    base: ExperimentConfig
+    tune: TuneConfig
+    metric: str
+    mode: str
+
+    @property
+    def experiment(self) -> str:
+        return self.adapter.name
+
+    def as_dict(self) -> dict[str, Any]:
+        """config.yaml of the search run: the experiment config plus a 'tune' section."""
+        tune = self.tune.model_dump(mode="json", exclude_none=True)
+        tune.update({"metric": self.metric, "mode": self.mode})
+        tune["space"] = {k: v.model_dump(mode="json", exclude_none=True) for k, v in self.tune.space.items()}
+        return {**self.base.model_dump(mode="json"), "tune": tune}
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def resolve_search(
+    experiment: str,
+    config_file: str | Path | None = None,
+    overrides: list[str] | None = None,
+    quick: bool = False,
+    options: dict[str, Any] | None = None,
+    tune_options: dict[str, Any] | None = None,
+) -> SearchSetup:
+    """Experiment config (defaults < --quick < file < options < key=value) and search settings (shipped
+    space < --quick < the file's 'tune:' section < tune options < tune.key=value)."""
+    adapter = get_adapter(experiment)
+    cls = adapter.config_cls
+    data: dict[str, Any] = {"experiment": adapter.name}
+    source = "defaults"
+    if quick:
+        data = apply_overrides(data, cls.QUICK)
+    user_tune = None
+    if config_file is not None:
+        file_data = read_config_file(config_file)
+        user_tune = file_data.pop("tune", None)
+        if "experiment" in file_data and file_data["experiment"] != adapter.name:
+            raise ConfigError(f"{config_file}: is a config for '{file_data['experiment']}', not '{adapter.name}'")
+        data = _merge(data, file_data)
+        source = str(config_file)
+    if options:
+        data = apply_overrides(data, {k: v for k, v in options.items() if v is not None})
+    tune_overrides = [item[len("tune.") :] for item in overrides or [] if item.startswith("tune.")]
+    plain = [item for item in overrides or [] if not item.startswith("tune.")]
+    if plain:
+        data = apply_overrides(data, plain, source="override")
+        source = f"{source} + overrides" if config_file else "overrides"
+    base = build_config(cls, data, source)
+    tune_cfg = load_tune_config(adapter.name, cls, base.model_dump(mode="json"), user_tune,
+                                str(config_file or ""), quick, tune_options, tune_overrides)
+    metric = tune_cfg.metric or adapter.metric
+    if metric not in adapter.metrics:
+        raise ConfigError(f"--metric {metric}: {adapter.name} reports {', '.join(adapter.metrics)}")
+    if tune_cfg.mode:
+        mode = tune_cfg.mode
+    elif metric == adapter.metric:
+        mode = adapter.mode
+    else:
+        mode = "max" if any(word in metric for word in ("acc", "reward", "return", "psnr")) else "min"
+    return SearchSetup(adapter, base, tune_cfg, metric, mode)
+
+
+def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in dict.fromkeys([*a, *b]):
+            diff = _first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
+            if diff:
+                return diff
+        return None
+    return None if a == b else f"{prefix.rstrip('.')}: {a!r} in the run, {b!r} now"
+
+
+def _latest(experiment: str, root: Path) -> Path | None:
+    from dlrl.experiments.runner import latest_run_path
+
+    return latest_run_path(f"tune-{experiment}", root)
+
+
+def choose_search_dir(setup: SearchSetup, out: str | Path | None, resume: bool,
+                      root: Path = DEFAULT_RUNS_ROOT) -> tuple[RunDir, bool]:
+    """(run_dir, created): a new empty directory, or with ``resume`` the given/latest search of the same kind."""
+    from dlrl.experiments.runner import new_run_path
+
+    if not resume:
+        path = Path(out) if out else new_run_path(f"tune-{setup.experiment}", root)
+        if path.exists() and any(path.iterdir()):
+            raise DlrlError(f"--out {path}: directory exists and is not empty (use --resume to continue it)")
+        return RunDir(path), not path.exists()
+    path = Path(out) if out else _latest(setup.experiment, root)
+    if path is None:
+        raise DlrlError(f"--resume: no earlier 'tune {setup.experiment}' run under {root}/; pass --out RUN_DIR")
+    config_path = path / "config.yaml"
+    if not config_path.is_file():
+        raise DlrlError(f"--resume: {path} is not a dlrl run directory (no config.yaml)")
+    stored = read_config_file(config_path)
+    if "tune" not in stored:
+        raise DlrlError(f"--resume: {path} is a '{stored.get('experiment')}' run, not a search (no 'tune' section)")
+    if stored.get("experiment") != setup.experiment:
+        raise DlrlError(f"--resume: {path} is a search of '{stored.get('experiment')}', not '{setup.experiment}'")
+    current = setup.as_dict()
+    for config in (stored, current):
+        for key in ("device", "threads"):
+            config.pop(key, None)
+        for key in RESUME_FREE_KEYS:
+            config["tune"].pop(key, None)
+    diff = _first_difference(stored, current)
+    if diff:
+        raise DlrlError(f"--resume: settings differ from the interrupted search in {path} ({diff}); resume with "
+                        f"the same options, or --config {config_path}")
+    return RunDir(path), False
+
+
+def check_before_ray(setup: SearchSetup, address: str | None) -> int:
+    """Checks that need files or data (and the cluster address), before anything starts; returns the pool size."""
+    from dlrl.data.kfold import kfold_indices
+    from dlrl.tune.raysession import cluster_address, probe_address
+
+    folds = setup.tune.folds
+    if folds < 2:
+        raise ConfigError(f"--folds {folds}: K-fold cross validation needs at least 2 folds")
+    module = get_experiment(setup.experiment).load()
+    if hasattr(module, "validate"):
+        module.validate(setup.base)
+    pool = setup.adapter.num_samples(setup.adapter.load_data(setup.base))
+    if folds > pool:
+        raise ConfigError(f"--folds {folds}: more folds than the {pool} training samples")
+    kfold_indices(pool, folds, setup.base.seed)
+    resolved, given = cluster_address(address)
+    if resolved is None and setup.tune.cpus_per_trial > (os.cpu_count() or 1):
+        raise ConfigError(
+            f"--cpus-per-trial {setup.tune.cpus_per_trial:g}: this machine has {os.cpu_count()} CPUs"
+        )
+    if resolved is not None:
+        probe_address(resolved, given)
+    return pool
+
+
+def _make_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float) -> Any:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from dlrl.tune.raysession import ProgressCallback, trial_dirname
+    from dlrl.tune.space import grid_size, grid_space, optuna_space
+    from dlrl.tune.trial import tune_trainable
+
+    cfg = setup.tune
+    epochs = setup.adapter.epochs(setup.base)
+    threads = max(1, math.ceil(cfg.cpus_per_trial))
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            tune_trainable, experiment=setup.experiment, base=setup.base.model_dump(mode="json"), folds=cfg.folds,
+            split_seed=setup.base.seed, threads=threads, checkpoint_every=cfg.checkpoint_every or max(1, epochs // 10),
+            metric=setup.metric,
+        ),
+        {"cpu": cfg.cpus_per_trial},
+    )
+    path = run_dir.path.resolve() / EXPERIMENT_DIR
+    if resume and tune.Tuner.can_restore(str(path)):
+        log.info("resuming the search in %s", path)
+        return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=True)
+    if cfg.search == "grid":
+        search_alg, param_space, num_samples = None, grid_space(cfg), 1
+        total = grid_size(cfg)
+    else:
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        seed = setup.base.seed
+        if cfg.search == "random":
+            sampler: Any = optuna.samplers.RandomSampler(seed=seed)
+        else:
+            startup = cfg.startup_trials or min(10, max(2, cfg.num_samples // 2))
+            sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+        search_alg = OptunaSearch(space=optuna_space(cfg), metric=setup.metric, mode=setup.mode, sampler=sampler)
+        param_space, num_samples, total = {}, cfg.num_samples, cfg.num_samples
+    if cfg.scheduler == "asha":
+        grace = min(epochs, cfg.grace_period or max(1, epochs // 4))
+        scheduler: Any = ASHAScheduler(time_attr="training_iteration", metric=setup.metric, mode=setup.mode,
+                                       max_t=epochs, grace_period=grace, reduction_factor=cfg.reduction_factor)
+    else:
+        scheduler = FIFOScheduler()
+    concurrent = cfg.max_concurrent or max(1, int(cpus // cfg.cpus_per_trial))
+    return tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            search_alg=search_alg, scheduler=scheduler, num_samples=num_samples, max_concurrent_trials=concurrent,
+            time_budget_s=cfg.time_budget, trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=EXPERIMENT_DIR,
+            storage_path=str(run_dir.path.resolve()),
+            verbose=0,
+            callbacks=[ProgressCallback(setup.metric, setup.mode, total, epochs, list(cfg.space))],
+            # Every num_to_keep-th checkpoint forces an experiment snapshot: keep 2, checkpoint ~10 times per trial.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+
+
+def run_search(
+    setup: SearchSetup,
+    out: str | Path | None = None,
+    resume: bool = False,
+    address: str | None = None,
+    train_best: bool = False,
+    baseline: bool = False,
+    root: Path = DEFAULT_RUNS_ROOT,
+) -> tuple[RunDir, dict[str, Any]]:
+    """Run (or resume) the search; returns the run directory and the summary (also in summary.json).
+
+    Raises DlrlError for bad input before Ray starts (removing a directory it created), KeyboardInterrupt
+    after saving what there is if the search was interrupted (continue with ``resume=True``).
+    """
+    from dlrl.experiments.runner import cleanup_on_error
+    from dlrl.tune.results import write_results
+
+    started = time.perf_counter()
+    run_dir, created = choose_search_dir(setup, out, resume, root)
+    with cleanup_on_error(run_dir, created):
+        check_before_ray(setup, address)
+        atomic_write_text(run_dir.config_path, _yaml(setup.as_dict()))
+        run_dir.create()
+        run_dir.write_env(setup.base.seed, setup.base.device, {"experiment": setup.experiment, "command": "tune"})
+    from ray.tune import TuneError
+
+    from dlrl.tune.raysession import ray_session
+
+    with ray_session(run_dir.path / "ray.log", address) as session:
+        if session.cpus and setup.tune.cpus_per_trial > session.cpus:
+            raise DlrlError(f"--cpus-per-trial {setup.tune.cpus_per_trial:g}: the cluster has {session.cpus:g} CPUs")
+        tuner = _make_tuner(setup, run_dir, resume, session.cpus)
+        log.info("tune %s: %s search, %s scheduler, %d-fold CV, metric %s (%s); Ray: %s, %g CPUs, started in %.1fs",
+                 setup.experiment, setup.tune.search, setup.tune.scheduler, setup.tune.folds, setup.metric,
+                 setup.mode, session.address, session.cpus, session.start_seconds)
+        search_started = time.perf_counter()
+        try:
+            tuner.fit()
+        except TuneError as err:
+            raise DlrlError(f"search failed: {str(err).splitlines()[0]} (details in {run_dir.path / 'ray.log'})") from None
+        search_seconds = time.perf_counter() - search_started
+    timing = {
+        "ray_start_seconds": round(session.start_seconds, 2),
+        "ray_shutdown_seconds": round(session.shutdown_seconds, 2),
+        "search_seconds": round(search_seconds, 2),
+        "ray_cpus": session.cpus,
+        "ray_address": session.address,
+    }
+    summary = write_results(setup, run_dir, timing)  # raises KeyboardInterrupt for an interrupted search
+    for flag, name, config in ((train_best, "best", summary.get("_best_config")), (baseline, "baseline", setup.base)):
+        if flag and config is not None:
+            summary.update(_train_final(setup, config, run_dir, name))
+    summary.pop("_best_config", None)
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    run_dir.write_summary(summary)
+    return run_dir, summary
+
+
+def _yaml(data: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def _train_final(setup: SearchSetup, config: ExperimentConfig, run_dir: RunDir, name: str) -> dict[str, Any]:
+    """Train ``config`` as an ordinary run in RUN/<name>/ (full training data, one test evaluation)."""
+    from dlrl.experiments.runner import run_experiment
+
+    entry = get_experiment(setup.experiment)
+    sub = run_dir.sub(name)
+    if (sub.summary_path).is_file():
+        final = sub.read_summary()
+    else:
+        log.info("training the %s config on the full training data into %s", name, sub.path)
+        final = run_experiment(entry, config, sub, resume=sub.config_path.is_file(), created=not sub.path.exists())
+    tests = {k: v for k, v in final.items() if k.startswith("test_") and isinstance(v, int | float)}
+    return {f"{name}_{k}": v for k, v in tests.items()}
+
+
+def best_config_text(setup: SearchSetup, params: dict[str, Any]) -> tuple[ExperimentConfig, str]:
+    config = apply_params(setup.adapter.config_cls, setup.base.model_dump(mode="json"), params, "best trial")
+    header = f"# Best config of a `dlrl tune {setup.experiment}` search; train it with: dlrl {get_experiment(setup.experiment).cli_name} --config THIS_FILE\n"
+    return config, header + config_to_yaml(config)
+
+
+__all__ = ["SearchSetup", "build_config", "resolve_search", "run_search"]
