@@ -289,6 +289,8 @@ def run_all(
     run.write_json("run.json", info)
     run.write_json("sections.json", status)
 
+    if report:
+        _write_report(out)  # from the first second on, report.html shows what is planned and what is done
     progress = StageProgress(expected_seconds(sections, quick))
     session_started = time.perf_counter()
 
@@ -310,7 +312,9 @@ def run_all(
             continue
         log.info(progress.start(section.name))
         wall_started, cpu_started = time.perf_counter(), _cpu_seconds()
+        # "interrupted" until it finishes or fails: also what a SystemExit or Ctrl-C leaves behind
         record: dict[str, Any] = {"experiment": section.experiment, "part": section.part}
+        record["status"] = "interrupted"
         try:
             config = configs[section.name]
             if isinstance(config, str):
@@ -320,9 +324,6 @@ def run_all(
             run_dir, created = choose_run_dir(section.name, config, out / section.name, section_resume)
             run_experiment(entry, config, run_dir, section_resume, created)
             record["status"] = "done"
-        except KeyboardInterrupt:
-            record["status"] = "interrupted"
-            raise
         except Exception as err:  # a failing section is recorded; the others still run
             record.update(
                 status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc()
