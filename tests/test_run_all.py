@@ -187,7 +187,7 @@ def test_tensorboard_export_splits_trials_and_nested_runs(tmp_path: Path) -> Non
 
     section = tmp_path / "search"
     (section / "seed-0").mkdir(parents=True)
-    (section / "metrics.csv").write_text("trial,epoch,val_loss,note\na,1,0.5,x\na,2,0.25,x\nb,1,0.75,y\n")
+    (section / "metrics.csv").write_text("trial,epoch,val_loss,note\n7,1,0.5,x\n7,2,0.25,x\n8,1,0.75,y\n")
     (section / "seed-0" / "metrics.csv").write_text("step,return,done\n10,20.5,True\n20,40.0,False\n")
     log_dir = tmp_path / "tb"
     (log_dir / "stale").mkdir(parents=True)
@@ -199,6 +199,7 @@ def test_tensorboard_export_splits_trials_and_nested_runs(tmp_path: Path) -> Non
         events.Reload()
         return [(e.step, e.value) for e in events.Scalars(tag)]
 
-    assert scalars(log_dir / "trial-a", "val_loss") == [(1, 0.5), (2, 0.25)]
-    assert scalars(log_dir / "trial-b", "val_loss") == [(1, 0.75)]
+    assert scalars(log_dir / "trial-7", "val_loss") == [(1, 0.5), (2, 0.25)]
+    assert scalars(log_dir / "trial-8", "val_loss") == [(1, 0.75)]
+    assert "trial" not in EventAccumulator(str(log_dir / "trial-7")).Reload().Tags()["scalars"]
     assert scalars(log_dir / "seed-0", "return") == [(10, 20.5), (20, 40.0)]

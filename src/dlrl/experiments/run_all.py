@@ -165,6 +165,9 @@ def _write_env(run: Any, seed: int, profile: str) -> None:
     run.write_env(seed, str(resolve_device("auto")), extra)
 
 
+GROUP_COLUMNS = ("trial", "run")  # metrics.csv columns naming one of several runs in one file
+
+
 def check_tensorboard() -> None:
     import importlib.util
 
@@ -189,10 +192,12 @@ def log_tensorboard(section_dir: Path, log_dir: Path) -> int:
     for path in sorted(section_dir.rglob("metrics.csv")):
         rows = RunDir(path.parent).read_metrics()
         relative = path.parent.relative_to(section_dir)
-        # A search's metrics.csv holds every trial: one TensorBoard run per trial, so curves do not mix.
+        # One metrics.csv may hold every trial of a search or every agent of a DQN section: one TensorBoard
+        # run per trial / agent, so their curves do not mix.
+        key = next((k for k in GROUP_COLUMNS if rows and k in rows[0]), None)
         groups: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
-            groups.setdefault(f"trial-{row['trial']}" if "trial" in row else "", []).append(row)
+            groups.setdefault(f"{key}-{row[key]}" if key else "", []).append(row)
         for group, group_rows in groups.items():
             writer = SummaryWriter(log_dir=str(log_dir / relative / group))
             try:
@@ -210,7 +215,7 @@ def _write_scalars(writer: Any, rows: list[dict[str, Any]]) -> int:
         step = int(step) if isinstance(step, int | float) else index
         for key, value in row.items():
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
-            if numeric and key not in (step_key, "trial"):
+            if numeric and key != step_key and key not in GROUP_COLUMNS:
                 writer.add_scalar(key, value, step)
                 points += 1
     return points
