@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from dlrl.config.base import Config, ExperimentConfig, OptimConfig
 
@@ -12,8 +12,10 @@ from dlrl.config.base import Config, ExperimentConfig, OptimConfig
 class RegressionDataConfig(Config):
     csv: str | None = None
     """Two-column x,y CSV file (header optional); None: synthetic data."""
-    num_points: int = Field(1000, ge=10)
+    num_points: int = Field(2000, ge=10)
     """Synthetic: number of training + validation points."""
+    test_points: int = Field(20000, ge=10)
+    """Synthetic: size of the fresh test set (large, so the test MSE is measured to about 1%)."""
     noise_std: float = Field(0.2, gt=0)
     """Synthetic: standard deviation of the Gaussian noise on y (the best test MSE is its square)."""
     val_fraction: float = Field(0.2, gt=0, lt=1)
@@ -25,8 +27,8 @@ class RegressionDataConfig(Config):
 
 
 class RegressionModelConfig(Config):
-    hidden_sizes: list[int] = [64, 64, 64]
-    """Widths of the hidden layers."""
+    hidden_sizes: list[PositiveInt] = Field([64, 64, 64], min_length=1)
+    """Widths of the hidden layers (depth = their number)."""
     activation: Literal["relu", "tanh", "gelu", "silu"] = "tanh"
     """Hidden activation."""
     dropout: float = Field(0.0, ge=0, lt=1)
@@ -48,5 +50,7 @@ class RegressionConfig(ExperimentConfig):
     """Mini-batch size."""
     patience: int | None = Field(50, gt=0)
     """Early stopping: epochs without validation improvement (None: never)."""
+    ensemble: int = Field(5, ge=0)
+    """Bootstrap ensemble members trained side by side for the uncertainty band of the fit (0: none)."""
 
     QUICK: ClassVar[dict[str, Any]] = {"epochs": 30, "patience": None}
