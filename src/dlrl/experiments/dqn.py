@@ -76,9 +76,9 @@ def _train_job(
     torch.set_num_threads(cfg.threads or 1)
     sub = RunDir(path)
     sub.checkpoints.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = train_dqn(cfg, exploration, seed, sub.checkpoints, resume)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     sub.write_metrics(result.episodes, "episodes.csv")
     sub.write_metrics(result.evals, "evals.csv")
     sub.write_metrics(result.updates, "updates.csv")
@@ -98,6 +98,7 @@ def _train_job(
         "final_min": float(returns.min()),
         "train_seconds": round(result.train_seconds, 2),
         "seconds_this_process": round(seconds, 2),
+        "cpu_seconds_this_process": round(cpu_seconds, 2),  # wall minus waiting for a shared core
         "steps_per_second": round((result.steps - result.resumed_from) / max(seconds, 1e-9), 1),
         "resumed_from": result.resumed_from,
         "final_returns": returns.tolist(),
@@ -171,6 +172,7 @@ def _aggregate(records: list[dict[str, Any]]) -> dict[str, Any]:
         else None,
         "max_seconds_per_seed": float(max(r["train_seconds"] for r in records)),
         "mean_seconds_per_seed": float(np.mean([r["train_seconds"] for r in records])),
+        "max_cpu_seconds_per_seed": float(max(r.get("cpu_seconds_this_process", 0.0) for r in records)),
         "steps_per_second": float(np.mean([r["steps_per_second"] for r in records])),
     }
 

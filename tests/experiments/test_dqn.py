@@ -1,0 +1,179 @@
+"""`dlrl rl train | evaluate | play` end to end on real CartPole with tiny budgets, and every bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dlrl.cli import main
+from dlrl.config.dqn import DQNConfig
+from dlrl.experiments import EXPERIMENTS
+from dlrl.experiments.runner import resolve_config
+
+TINY = [
+    "total_steps=200",
+    "learning_starts=100",
+    "buffer_size=500",
+    "batch_size=32",
+    "eval_every=100",
+    "eval_episodes=2",
+    "final_episodes=3",
+    "target_update=50",
+    "log_every=50",
+    "model.hidden_sizes=[16]",
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dqn") / "run"
+    code = main(
+        [
+            "-q",
+            "rl",
+            "train",
+            "--seeds",
+            "0,1",
+            "--exploration",
+            "epsilon,softmax",
+            "--workers",
+            "1",
+            "--out",
+            str(out),
+            *TINY,
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_train_writes_agents_summary_and_figures(trained: Path) -> None:
+    summary = json.loads((trained / "summary.json").read_text())
+    assert summary["env"] == "CartPole-v1" and summary["seeds"] == 2 and summary["max_steps"] == 200
+    assert set(summary["by_exploration"]) == {"epsilon", "softmax"}
+    assert set(summary["runs"]) == {"epsilon-seed0", "epsilon-seed1", "softmax-seed0", "softmax-seed1"}
+    assert 1 <= summary["min_final_mean"] <= 500
+    for name in summary["runs"]:
+        assert (trained / name / "checkpoints" / "best.pt").is_file()
+        result = json.loads((trained / name / "result.json").read_text())
+        assert len(result["final_returns"]) == 3
+    figures = {p.stem for p in (trained / "figures").glob("*.png")}
+    assert {
+        "episode_returns",
+        "eval_returns",
+        "exploration_schedule",
+        "loss_and_q",
+        "final_returns",
+    } <= figures
+    assert "epsilon-seed1" in (trained / "metrics.csv").read_text()
+
+
+def test_evaluate_and_play(trained: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["-q", "rl", "evaluate", str(trained), "--episodes", "4"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["episodes"] == 4 and len(result["agents"]) == 4
+    gif = tmp_path / "agent.gif"
+    assert (
+        main(["-q", "rl", "play", str(trained), "--run", "epsilon-seed1", "--every", "10", "--out", str(gif)])
+        == 0
+    )
+    assert gif.read_bytes()[:6] == b"GIF89a"
+
+
+def test_resume_keeps_finished_agents(trained: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained, copy)
+    (copy / "softmax-seed1" / "result.json").unlink()  # as if killed before this agent finished
+    before = (copy / "epsilon-seed0" / "result.json").read_text()
+    assert (
+        main(
+            [
+                "-q",
+                "rl",
+                "train",
+                "--seeds",
+                "0,1",
+                "--exploration",
+                "epsilon,softmax",
+                "--workers",
+                "1",
+                "--out",
+                str(copy),
+                "--resume",
+                *TINY,
+            ]
+        )
+        == 0
+    )
+    assert (copy / "epsilon-seed0" / "result.json").read_text() == before
+    assert json.loads((copy / "softmax-seed1" / "result.json").read_text())["resumed_from"] == 200
+
+
+@pytest.mark.slow
+def test_parallel_seeds_in_spawned_processes(tmp_path: Path) -> None:
+    out = tmp_path / "par"
+    assert main(["-q", "rl", "train", "--seeds", "3,4", "--workers", "2", "--out", str(out), *TINY]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["runs"]) == {"epsilon-seed3", "epsilon-seed4"}
+
+
+def _fails(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], out: Path | None = None
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    if out is not None:
+        assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--env", "CartPole-v7"], "unknown Gymnasium environment id (did you mean 'CartPole-v1'?)"),
+        (["--env", "Pendulum-v1"], "DQN needs discrete actions"),
+        (["--env", "MountainCarContinuous-v0"], "DQN needs discrete actions"),
+        (["buffer_size=0"], "buffer_size: Input should be greater than 0"),
+        (["buffer_size=100", "batch_size=128"], "batch_size 128 is larger than buffer_size 100"),
+        (["--exploration", "greedy"], "explorations.0: Input should be 'epsilon' or 'softmax'"),
+        (["--seeds", "1,x"], "seeds.1"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(args, message, capsys, tmp_path: Path) -> None:
+    out = tmp_path / "bad"
+    _fails(["-q", "rl", "train", "--out", str(out), *args], message, capsys, out)
+
+
+def test_checkpoint_from_another_env_or_network(trained: Path, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    for key, value, message in (
+        ("hidden_sizes", [32], "another architecture"),
+        ("env", "Acrobot-v1", "checkpoint is for env 'CartPole-v1', not 'Acrobot-v1'"),
+    ):
+        copy = tmp_path / key
+        shutil.copytree(trained, copy)
+        config = yaml.safe_load((copy / "config.yaml").read_text())
+        if key == "env":
+            config["env"] = value
+        else:
+            config["model"][key] = value
+        (copy / "config.yaml").write_text(yaml.safe_dump(config))
+        _fails(["-q", "rl", "evaluate", str(copy), "--episodes", "2"], message, capsys)
+        _fails(["-q", "rl", "play", str(copy)], message, capsys)
+
+
+def test_presets_follow_the_env_and_user_keys_win() -> None:
+    entry = EXPERIMENTS["dqn"]
+    cartpole = resolve_config(entry)
+    acrobot = resolve_config(entry, overrides=["env=Acrobot-v1", "lr=3e-4"])
+    assert isinstance(acrobot, DQNConfig)
+    assert cartpole.total_steps == 30_000 and acrobot.total_steps == 50_000
+    assert acrobot.lr == 3e-4 and acrobot.model.hidden_sizes == [128, 128]
+    quick = resolve_config(entry, quick=True, options={"env": "MountainCar-v0"})
+    assert quick.total_steps == DQNConfig.QUICK["total_steps"]
