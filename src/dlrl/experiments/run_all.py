@@ -40,6 +40,7 @@ class Section:
 SECTIONS: list[Section] = [
     Section("regression", "part1", "regression"),
     Section("classifier", "part1", "classifier"),
+    Section("dqn", "part3", "dqn", {"seeds": [0, 1, 2], "explorations": ["epsilon", "softmax"]}),
 ]
 
 # Typical wall seconds per section on 2 busy cores: (quick, full). The first guess of the ETA; the ETA is
