@@ -16,7 +16,7 @@ import difflib
 import math
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from dlrl.config.base import Config, _leaf_keys, build_config
 from dlrl.errors import ConfigError
@@ -129,7 +129,16 @@ def build_space(raw: Any, source: str) -> dict[str, ParamSpec]:
                 f"{source}: tune.space.{name}: expected a mapping such as "
                 "{type: loguniform, low: 1e-4, high: 1e-2}, got " + repr(spec)[:40]
             )
-        space[str(name)] = build_config(ParamSpec, spec, f"{source}: tune.space.{name}")
+        try:
+            space[str(name)] = ParamSpec.model_validate(spec)
+        except ValidationError as err:
+            problem = err.errors()[0]
+            field = ".".join(str(p) for p in problem["loc"])
+            message = problem["msg"].removeprefix("Value error, ")
+            where = f"tune.space.{name}.{field}" if field else f"tune.space.{name}"
+            if problem["type"] == "extra_forbidden":
+                message = f"unknown key (use {', '.join(SPEC_FIELDS)})"
+            raise ConfigError(f"{source}: {where}: {message}") from None
     return space
 
 

@@ -124,6 +124,7 @@ class SupervisedFold:
 ADAPTERS: dict[str, str] = {
     "regression": "dlrl.tune.adapters:RegressionAdapter",
     "classifier": "dlrl.tune.adapters:ClassifierAdapter",
+    "dqn": "dlrl.experiments.dqn:DQNTuneAdapter",
 }
 
 

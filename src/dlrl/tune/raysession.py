@@ -185,7 +185,6 @@ class ProgressCallback(tune.Callback):
         self.total = total
         self.max_epochs = max_epochs
         self.params = params
-        self.finished: dict[str, float] = {}
 
     def _best_of(self, trial: Any) -> float:
         stats = trial.metric_analysis.get(self.metric, {})
@@ -201,8 +200,8 @@ class ProgressCallback(tune.Callback):
         return min(scored, key=lambda item: sign * item[0])
 
     def _line(self, trials: list[Any], trial: Any, what: str) -> None:
-        self.finished[trial.trial_id] = 1
-        done = len(self.finished)
+        ended = ("TERMINATED", "ERROR")
+        done = sum(t.status in ended for t in trials) + (trial.status not in ended)  # also counts a resumed search
         params = " ".join(
             f"{name.rpartition('.')[2]}={_short(trial.config.get(name))}" for name in self.params
         )

@@ -54,8 +54,11 @@ def load_trials(run_dir: RunDir, setup: Any) -> list[TrialRecord]:
 
     from dlrl.tune.search import EXPERIMENT_DIR
 
-    analysis = ExperimentAnalysis(str(run_dir.path.resolve() / EXPERIMENT_DIR))
-    frames = analysis.trial_dataframes
+    from dlrl.tune.raysession import QuietLogs
+
+    with QuietLogs(run_dir.path / "ray.log"):  # e.g. warnings about trials that never reported
+        analysis = ExperimentAnalysis(str(run_dir.path.resolve() / EXPERIMENT_DIR))
+        frames = analysis.trial_dataframes
     records = []
     for trial in analysis.trials:  # in creation order
         error = ""

@@ -40,6 +40,10 @@ def load_tune_config(
     source = str(path)
     data = read_config_file(path) if path.is_file() else {}
     quick_keys = data.pop("quick", None) or {}
+    shipped_metric = data.get("metric")
+    explicit_mode = bool(
+        (user_section or {}).get("mode") if isinstance(user_section, dict) else False
+    ) or bool((options or {}).get("mode")) or any(item.startswith("mode=") for item in overrides or [])
     if quick:
         data = apply_overrides(data, {**TuneConfig.QUICK, **quick_keys})
     if user_section:
@@ -72,6 +76,8 @@ def load_tune_config(
         source = f"{source} + overrides"
     raw_space = data.pop("space")
     tune_cfg = build_config(TuneConfig, data, source)
+    if tune_cfg.metric != shipped_metric and not explicit_mode:
+        tune_cfg.mode = None  # the shipped mode belongs to the shipped metric: infer the new one's
     tune_cfg.space = build_space(raw_space, source)
     if not tune_cfg.space:
         raise ConfigError(f"{source}: tune.space is empty: nothing to search")

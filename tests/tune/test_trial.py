@@ -1,0 +1,86 @@
+"""One trial without Ray: lockstep K folds, mean and spread over folds, determinism, exact resume."""
+
+from __future__ import annotations
+
+import pytest
+
+from dlrl.config import apply_overrides
+from dlrl.config.regression import RegressionConfig
+from dlrl.data.kfold import kfold_indices
+from dlrl.tune.adapters import ClassifierAdapter, RegressionAdapter
+from dlrl.tune.interface import FoldTrainer, get_adapter
+from dlrl.tune.trial import aggregate, run_folds
+
+from .conftest import TINY_REGRESSION
+
+BASE = apply_overrides(RegressionConfig().model_dump(mode="json"), TINY_REGRESSION)
+PARAMS = {"optim.lr": 0.01, "model.hidden_sizes": "[8, 8]", "batch_size": 16}
+
+
+def test_aggregate_mean_and_population_std_over_folds():
+    row = aggregate([{"val_mse": 1.0, "train_loss": 2.0}, {"val_mse": 3.0, "train_loss": 2.0}], per_fold=("val_mse",))
+    assert row == {"val_mse": 2.0, "val_mse_std": 1.0, "val_mse_fold0": 1.0, "val_mse_fold1": 3.0,
+                   "train_loss": 2.0, "train_loss_std": 0.0}
+
+
+def _run(resume_state=None, stop_after=None, folds=3):
+    rows, states = [], []
+
+    def report(row, state):
+        rows.append(row)
+        states.append(state)
+        if stop_after is not None and len(rows) == stop_after:
+            raise KeyboardInterrupt
+
+    try:
+        run_folds("regression", BASE, PARAMS, folds, split_seed=0, report=report, resume_state=resume_state)
+    except KeyboardInterrupt:
+        pass
+    return rows, states
+
+
+def _strip(rows):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def test_folds_in_lockstep_report_every_epoch_and_are_deterministic():
+    rows, states = _run()
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert {"val_mse", "val_mse_std", "val_mse_fold2", "train_loss"} <= set(rows[0])
+    assert rows[-1]["val_mse"] < rows[0]["val_mse"]  # it learns
+    assert all(s is not None and len(s["folds"]) == 3 for s in states)
+    again, _ = _run()
+    assert _strip(again) == _strip(rows)
+
+
+def test_resume_from_a_checkpoint_equals_an_uninterrupted_trial():
+    full, _ = _run()
+    first, states = _run(stop_after=2)
+    rest, _ = _run(resume_state=states[1])
+    assert [r["epoch"] for r in rest] == [3, 4]
+    assert _strip(first + rest) == _strip(full)
+
+
+def test_fold_splits_depend_only_on_the_seed():
+    a, b, c = kfold_indices(120, 3, 0), kfold_indices(120, 3, 0), kfold_indices(120, 3, 1)
+    assert all((x[1] == y[1]).all() for x, y in zip(a, b, strict=True))
+    assert not all((x[1] == y[1]).all() for x, y in zip(a, c, strict=True))
+
+
+def test_adapters_follow_the_interface():
+    for adapter in (get_adapter("regression"), get_adapter("classifier")):
+        assert adapter.metric in adapter.metrics and adapter.mode in ("min", "max")
+    reg = RegressionAdapter()
+    cfg = RegressionConfig.model_validate(BASE)
+    data = reg.load_data(cfg)
+    assert reg.num_samples(data) == 120  # training + validation points, never the test set
+    trainer = reg.fold_trainer(cfg, data, *kfold_indices(120, 2, 0)[0], fold=0)
+    assert isinstance(trainer, FoldTrainer)
+    assert isinstance(ClassifierAdapter().config_cls.model_fields, dict)
+
+
+def test_unknown_experiment():
+    from dlrl.errors import DlrlError
+
+    with pytest.raises(DlrlError, match="unknown experiment 'nope'"):
+        get_adapter("nope")
