@@ -177,3 +177,19 @@ def test_presets_follow_the_env_and_user_keys_win() -> None:
     assert acrobot.lr == 3e-4 and acrobot.model.hidden_sizes == [128, 128]
     quick = resolve_config(entry, quick=True, options={"env": "MountainCar-v0"})
     assert quick.total_steps == DQNConfig.QUICK["total_steps"]
+
+
+def test_tune_adapter_trains_one_evaluation_per_epoch_and_restores() -> None:
+    from dlrl.experiments.dqn import DQNTuneAdapter
+
+    adapter = DQNTuneAdapter()
+    cfg = resolve_config(EXPERIMENTS["dqn"], overrides=TINY)
+    assert adapter.epochs(cfg) == 2
+    trainer = adapter.fold_trainer(cfg, adapter.load_data(cfg), None, None, fold=1)
+    first = trainer.train_epoch()
+    assert set(first) == set(adapter.metrics) and 1 <= first["val_return"] <= 500
+    state = trainer.state()
+    assert state["step"] == 100 and state["seed"] == 1
+    other = adapter.fold_trainer(cfg, None, None, None, fold=1)
+    other.load_state(state)
+    assert other.trainer.step == 100 and other.train_epoch()["val_return"] >= 1

@@ -63,40 +63,6 @@ class TrainResult:
     resumed_from: int = 0
 
 
-def _checkpoint_state(
-    cfg: DQNConfig,
-    exploration: str,
-    seed: int,
-    info: EnvInfo,
-    q_net: QNetwork,
-    target_net: QNetwork,
-    optimizer: torch.optim.Optimizer,
-    step: int,
-    result: TrainResult,
-    rng: np.random.Generator,
-    torch_gen: torch.Generator,
-    episode: int,
-) -> dict[str, Any]:
-    return {
-        "model": q_net.state_dict(),
-        "target": target_net.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "step": step,
-        "episode": episode,
-        "env": info.env_id,
-        "exploration": exploration,
-        "seed": seed,
-        "config": cfg.model_dump(mode="json"),
-        "history": {"episodes": result.episodes, "evals": result.evals, "updates": result.updates},
-        "best_eval": float(result.best_eval),
-        "best_step": result.best_step,
-        "solved_step": result.solved_step,
-        "train_seconds": float(result.train_seconds),
-        "numpy_rng": rng.bit_generator.state,
-        "torch_rng": torch_gen.get_state(),
-    }
-
-
 def check_checkpoint(state: dict[str, Any], path: Path, env_id: str, q_net: QNetwork) -> None:
     """One-line CheckpointError if ``state`` is from another environment or network size."""
     require_keys(state, ["model", "env"], path)
@@ -105,42 +71,76 @@ def check_checkpoint(state: dict[str, Any], path: Path, env_id: str, q_net: QNet
     load_model_state(copy.deepcopy(q_net), state["model"], path)  # raises on a different network size
 
 
-def train_dqn(
-    cfg: DQNConfig,
-    exploration: str,
-    seed: int,
-    checkpoint_dir: Path | None = None,
-    resume: bool = False,
-    on_eval: Callable[[dict[str, float]], bool] | None = None,
-) -> TrainResult:
-    """Train one DQN agent; ``on_eval(row)`` is called after every evaluation (False stops training)."""
-    info = env_info(cfg.env)
-    solve_at = cfg.solve_return if cfg.solve_return is not None else info.reward_threshold
-    torch.manual_seed(seed)
-    q_net = build_q_network(cfg, info)
-    target_net = copy.deepcopy(q_net)
-    for p in target_net.parameters():
-        p.requires_grad_(False)
-    optimizer = torch.optim.Adam(q_net.parameters(), lr=cfg.lr, fused=True)  # fused: 3x faster step on CPU
-    rng = np.random.default_rng(seed)
-    torch_gen = torch.Generator().manual_seed(seed)
-    result = TrainResult(steps=0)
-    start_step, episode = 0, 0
+class DQNTrainer:
+    """One DQN agent that can be trained a chunk of steps at a time (the CLI runs it to the end; a search
+    reports after every evaluation). ``state()`` / ``load_state()`` hold everything but the replay memory
+    and the env's position in its episode: a restored agent starts a new episode and refills its replay
+    memory for ``learning_starts`` steps before learning again."""
 
-    last_path = checkpoint_dir / "last.pt" if checkpoint_dir else None
-    if resume and last_path is not None and last_path.is_file():
-        state = load_checkpoint(last_path)
-        check_checkpoint(state, last_path, cfg.env, q_net)
-        require_keys(state, ["target", "optimizer", "step", "history", "numpy_rng", "torch_rng"], last_path)
-        q_net.load_state_dict(state["model"])
-        target_net.load_state_dict(state["target"])
-        optimizer.load_state_dict(state["optimizer"])
-        rng.bit_generator.state = state["numpy_rng"]
-        torch_gen.set_state(state["torch_rng"])
-        start_step, episode = int(state["step"]), int(state["episode"])
+    def __init__(self, cfg: DQNConfig, exploration: str, seed: int, checkpoint_dir: Path | None = None):
+        self.cfg, self.exploration, self.seed, self.checkpoint_dir = cfg, exploration, seed, checkpoint_dir
+        self.info = info = env_info(cfg.env)
+        self.solve_at = cfg.solve_return if cfg.solve_return is not None else info.reward_threshold
+        torch.manual_seed(seed)
+        self.q_net = build_q_network(cfg, info)
+        self.target_net = copy.deepcopy(self.q_net)
+        for p in self.target_net.parameters():
+            p.requires_grad_(False)
+        # fused: one kernel for all parameters, about 3x faster than the default Adam step on CPU
+        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.lr, fused=True)
+        self.rng = np.random.default_rng(seed)
+        self.torch_gen = torch.Generator().manual_seed(seed)
+        self.result = TrainResult(steps=0)
+        self.step, self.episode = 0, 0
+        self.learn_from = cfg.learning_starts
+        self.env = make_env(cfg.env)
+        self.evaluator = GreedyEvaluator(cfg.env, cfg.eval_episodes)
+        self.replay = ReplayBuffer(cfg.buffer_size, info.obs_shape)
+        self.done = False
+        self._new_episode()
+
+    def _new_episode(self) -> None:
+        self.obs, _ = self.env.reset(seed=self.seed + self.episode)
+        self.episode_return, self.episode_length = 0.0, 0
+
+    def close(self) -> None:
+        self.env.close()
+        self.evaluator.close()
+
+    def state(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "model": self.q_net.state_dict(),
+            "target": self.target_net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "episode": self.episode,
+            "env": self.info.env_id,
+            "exploration": self.exploration,
+            "seed": self.seed,
+            "config": self.cfg.model_dump(mode="json"),
+            "history": {"episodes": r.episodes, "evals": r.evals, "updates": r.updates},
+            "best_eval": float(r.best_eval),
+            "best_step": r.best_step,
+            "solved_step": r.solved_step,
+            "train_seconds": float(r.train_seconds),
+            "numpy_rng": self.rng.bit_generator.state,
+            "torch_rng": self.torch_gen.get_state(),
+        }
+
+    def load_state(self, state: dict[str, Any], path: Path | str = "state") -> None:
+        path = Path(path)
+        check_checkpoint(state, path, self.cfg.env, self.q_net)
+        require_keys(state, ["target", "optimizer", "step", "history", "numpy_rng", "torch_rng"], path)
+        self.q_net.load_state_dict(state["model"])
+        self.target_net.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.bit_generator.state = state["numpy_rng"]
+        self.torch_gen.set_state(state["torch_rng"])
+        self.step, self.episode = int(state["step"]), int(state["episode"])
         history = state["history"]
-        result = TrainResult(
-            steps=start_step,
+        self.result = TrainResult(
+            steps=self.step,
             episodes=list(history["episodes"]),
             evals=list(history["evals"]),
             updates=list(history["updates"]),
@@ -148,50 +148,29 @@ def train_dqn(
             best_step=int(state["best_step"]),
             solved_step=state["solved_step"],
             train_seconds=float(state["train_seconds"]),
-            resumed_from=start_step,
+            resumed_from=self.step,
         )
-        log.info("%s seed %d: resumed at step %d (replay memory refilled)", exploration, seed, start_step)
+        # the replay memory is not in the checkpoint: refill it before learning again
+        self.learn_from = self.step + self.cfg.learning_starts
+        self._new_episode()
 
-    env = make_env(cfg.env)
-    evaluator = GreedyEvaluator(cfg.env, cfg.eval_episodes)
-    replay = ReplayBuffer(cfg.buffer_size, info.obs_shape)
-    # After a resume the replay memory is empty: refill it for learning_starts steps before learning again.
-    learn_from = start_step + cfg.learning_starts if start_step else cfg.learning_starts
-    obs_tensor = torch.zeros((1, *info.obs_shape))  # reused for every action choice
-    obs_view = obs_tensor.numpy()[0]
-    obs, _ = env.reset(seed=seed + episode)
-    episode_return, episode_length = 0.0, 0
-    loss_sum = torch.zeros(())
-    q_sum = torch.zeros(())
-    n_updates = 0
-    started = time.perf_counter()
-    n_actions = info.num_actions
+    def _save(self, name: str) -> None:
+        if self.checkpoint_dir is not None:
+            save_checkpoint(self.checkpoint_dir / name, self.state())
 
-    def save(path: Path, step: int) -> None:
-        result.train_seconds += time.perf_counter() - started_mark[0]
-        started_mark[0] = time.perf_counter()
-        save_checkpoint(
-            path,
-            _checkpoint_state(
-                cfg,
-                exploration,
-                seed,
-                info,
-                q_net,
-                target_net,
-                optimizer,
-                step,
-                result,
-                rng,
-                torch_gen,
-                episode,
-            ),
-        )
-
-    started_mark = [started]
-    step = start_step
-    try:
-        for step in range(start_step + 1, cfg.total_steps + 1):
+    def train(self, until: int, on_eval: Callable[[dict[str, float]], bool] | None = None) -> TrainResult:
+        """Train up to env step ``until`` (capped at total_steps), evaluating every eval_every steps."""
+        cfg, result, rng, replay = self.cfg, self.result, self.rng, self.replay
+        q_net, target_net, optimizer, env = self.q_net, self.target_net, self.optimizer, self.env
+        exploration, n_actions = self.exploration, self.info.num_actions
+        obs, episode_return, episode_length = self.obs, self.episode_return, self.episode_length
+        obs_tensor = torch.zeros((1, *self.info.obs_shape))  # reused for every action choice
+        obs_view = obs_tensor.numpy()[0]
+        loss_sum, q_sum, n_updates = torch.zeros(()), torch.zeros(()), 0
+        started = time.perf_counter()
+        step = self.step
+        until = min(until, cfg.total_steps)
+        for step in range(self.step + 1, until + 1):
             value = exploration_value(cfg, exploration, step)
             if exploration == "epsilon" and rng.random() < value:
                 action = int(rng.integers(n_actions))
@@ -209,18 +188,23 @@ def train_dqn(
             episode_return += float(reward)
             episode_length += 1
             if terminated or truncated:
-                episode += 1
+                self.episode += 1
                 result.episodes.append(
-                    {"step": step, "episode": episode, "return": episode_return, "length": episode_length}
+                    {
+                        "step": step,
+                        "episode": self.episode,
+                        "return": episode_return,
+                        "length": episode_length,
+                    }
                 )
-                obs, _ = env.reset(seed=seed + episode)
+                obs, _ = env.reset(seed=self.seed + self.episode)
                 episode_return, episode_length = 0.0, 0
             else:
                 obs = next_obs
 
-            if step >= learn_from and step % cfg.train_freq == 0:
+            if step >= self.learn_from and step % cfg.train_freq == 0:
                 for _ in range(cfg.gradient_steps):
-                    batch = replay.sample(cfg.batch_size, torch_gen)
+                    batch = replay.sample(cfg.batch_size, self.torch_gen)
                     stats = dqn_update(
                         q_net,
                         target_net,
@@ -238,7 +222,7 @@ def train_dqn(
                 polyak_update(q_net, target_net, cfg.tau)
             if step % cfg.log_every == 0:
                 row = {"step": step, "exploration": value}
-                if n_updates:
+                if n_updates:  # .item() only here: a sync point per log row, not per update
                     row.update(loss=float(loss_sum) / n_updates, q_mean=float(q_sum) / n_updates)
                 result.updates.append(row)
                 loss_sum.zero_()
@@ -246,40 +230,77 @@ def train_dqn(
                 n_updates = 0
 
             if step % cfg.eval_every == 0 or step == cfg.total_steps:
-                returns = evaluator.returns(q_net, seed + EVAL_SEED_OFFSET + step)
-                mean = float(returns.mean())
-                row = {
-                    "step": step,
-                    "eval_mean": mean,
-                    "eval_std": float(returns.std()),
-                    "eval_min": float(returns.min()),
-                    "episodes": episode,
-                    "seconds": round(result.train_seconds + time.perf_counter() - started_mark[0], 3),
-                }
-                result.evals.append(row)
-                improved = mean > result.best_eval
-                if improved:
-                    result.best_eval, result.best_step = mean, step
-                if result.solved_step is None and solve_at is not None and mean >= solve_at:
-                    result.solved_step = step
-                stop = cfg.stop_return is not None and mean >= cfg.stop_return
-                if checkpoint_dir is not None:
-                    if improved:
-                        save(checkpoint_dir / "best.pt", step)
-                    save(checkpoint_dir / "last.pt", step)
-                if on_eval is not None and on_eval(row) is False:
-                    stop = True
+                self.step = step
+                result.train_seconds += time.perf_counter() - started
+                started = time.perf_counter()
+                stop = self._evaluate(step, on_eval)
                 if stop:
                     result.stopped_early = step < cfg.total_steps
+                    self.done = True
                     break
+        self.step = result.steps = step
+        self.obs, self.episode_return, self.episode_length = obs, episode_return, episode_length
+        result.train_seconds += time.perf_counter() - started
+        if step >= cfg.total_steps:
+            self.done = True
+        return result
+
+    def _evaluate(self, step: int, on_eval: Callable[[dict[str, float]], bool] | None) -> bool:
+        """Greedy evaluation; keeps best.pt and last.pt; True when training should stop."""
+        result, cfg = self.result, self.cfg
+        returns = self.evaluator.returns(self.q_net, self.seed + EVAL_SEED_OFFSET + step)
+        mean = float(returns.mean())
+        row = {
+            "step": step,
+            "eval_mean": mean,
+            "eval_std": float(returns.std()),
+            "eval_min": float(returns.min()),
+            "episodes": self.episode,
+            "seconds": round(result.train_seconds, 3),
+        }
+        result.evals.append(row)
+        improved = mean > result.best_eval
+        if improved:
+            result.best_eval, result.best_step = mean, step
+        if result.solved_step is None and self.solve_at is not None and mean >= self.solve_at:
+            result.solved_step = step
+        result.steps = step
+        if improved:
+            self._save("best.pt")
+        self._save("last.pt")
+        stop = cfg.stop_return is not None and mean >= cfg.stop_return
+        if on_eval is not None and on_eval(row) is False:
+            stop = True
+        return stop
+
+
+def train_dqn(
+    cfg: DQNConfig,
+    exploration: str,
+    seed: int,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    on_eval: Callable[[dict[str, float]], bool] | None = None,
+) -> TrainResult:
+    """Train one DQN agent to the end (total_steps or early stop); ``on_eval(row)`` returning False stops it.
+
+    Writes ``checkpoint_dir``/last.pt at every evaluation and best.pt when the evaluation mean improves; with
+    ``resume`` it continues from last.pt (its replay memory refilled first).
+    """
+    trainer = DQNTrainer(cfg, exploration, seed, checkpoint_dir)
+    try:
+        last = checkpoint_dir / "last.pt" if checkpoint_dir is not None else None
+        if resume and last is not None and last.is_file():
+            trainer.load_state(load_checkpoint(last), last)
+            log.info(
+                "%s seed %d: resumed at step %d (replay memory refilled)", exploration, seed, trainer.step
+            )
+        if trainer.step < cfg.total_steps:
+            trainer.train(cfg.total_steps, on_eval)
+        trainer._save("last.pt")
     finally:
-        env.close()
-        evaluator.close()
-    result.steps = step
-    result.train_seconds += time.perf_counter() - started_mark[0]
-    if checkpoint_dir is not None:
-        save(checkpoint_dir / "last.pt", step)
-    return result
+        trainer.close()
+    return trainer.result
 
 
 def load_q_network(path: Path, cfg: DQNConfig) -> QNetwork:
