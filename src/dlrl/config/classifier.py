@@ -10,7 +10,7 @@ from dlrl.config.base import Config, DataConfig, ExperimentConfig, OptimConfig
 
 
 class MLPConfig(Config):
-    hidden_sizes: list[int] = [1024, 1024]
+    hidden_sizes: list[int] = Field(default_factory=lambda: [1024, 1024])
     """Widths of the hidden layers."""
     activation: Literal["relu", "gelu", "silu", "tanh"] = "relu"
     """Hidden activation."""
@@ -30,10 +30,12 @@ class MLPConfig(Config):
 
 
 class AugmentConfig(Config):
-    max_shift: int = Field(0, ge=0, le=4)
+    max_shift: int = Field(1, ge=0, le=4)
     """Random translation of training images by up to this many pixels."""
-    hflip: bool = False
-    """Random horizontal flips (sensible for Fashion-MNIST, not for digits)."""
+    hflip: bool | None = None
+    """Random horizontal flips (None: on for fashion-mnist, off for mnist: a mirrored digit is wrong)."""
+    test_hflip: bool = True
+    """With hflip: average the test predictions of each image and its mirror image."""
 
 
 class ClassifierConfig(ExperimentConfig):
@@ -55,5 +57,7 @@ class ClassifierConfig(ExperimentConfig):
     """Label smoothing of the cross-entropy loss."""
     patience: int | None = Field(None, gt=0)
     """Stop after this many epochs without validation improvement (None: never)."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """Matmul precision: bf16 autocast (auto: on CUDA and on CPUs with native bf16, e.g. AMX), or fp32."""
 
     QUICK: ClassVar[dict[str, Any]] = {"epochs": 2, "data.limit": 5000, "model.hidden_sizes": [256]}

@@ -31,17 +31,48 @@ from dlrl.viz.common import image_grid, plot_curves
 
 log = logging.getLogger(__name__)
 
+TARGETS: list[dict[str, Any]] = [
+    {
+        "metric": "test_accuracy",
+        "op": ">=",
+        "value": 0.915,
+        "label": "fashion-mnist, default config: test accuracy at least 91.5% (feed-forward, no convs)",
+        "reference": "tutorial MLP with a DataLoader 88.0% after 5 epochs; PyTorch examples CNN 91.6% after "
+        "3 epochs (about 220 s); scikit-learn MLPClassifier 87.0%",
+    },
+    {
+        "metric": "train_seconds",
+        "op": "<=",
+        "value": 180.0,
+        "label": "fashion-mnist, default config: training within 3 minutes on 2 CPU cores",
+        "reference": "tutorial MLP: 9.6 s per epoch",
+    },
+]
+
 
 def build_model(cfg: ClassifierConfig, image_shape: tuple[int, ...], num_classes: int) -> MLPClassifier:
     m = cfg.model
-    return MLPClassifier(image_shape, num_classes, m.hidden_sizes, m.activation, m.dropout, m.input_dropout,
-                         m.batch_norm)
+    return MLPClassifier(
+        image_shape, num_classes, m.hidden_sizes, m.activation, m.dropout, m.input_dropout, m.batch_norm
+    )
 
 
-def make_step(label_smoothing: float = 0.0):
+def use_bf16(cfg: ClassifierConfig, device: torch.device) -> bool:
+    """bf16 autocast for the matmuls: as asked, or 'auto': on CUDA and on CPUs with native bf16."""
+    if cfg.precision != "auto":
+        return cfg.precision == "bf16"
+    if device.type == "cuda":
+        return True
+    native = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return device.type == "cpu" and native is not None and bool(native())
+
+
+def make_step(label_smoothing: float = 0.0, bf16: bool = False):
     def step(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x, y = batch
-        logits = model(x)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x)
+        logits = logits.float()
         loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
         accuracy = (logits.argmax(dim=1) == y).float().mean()
         return loss, {"accuracy": accuracy}
@@ -49,14 +80,20 @@ def make_step(label_smoothing: float = 0.0):
     return step
 
 
+def hflip_enabled(cfg: ClassifierConfig) -> bool:
+    """Horizontal flips: as configured, or by default only for Fashion-MNIST (a mirrored digit is wrong)."""
+    return cfg.augment.hflip if cfg.augment.hflip is not None else cfg.data.dataset == "fashion-mnist"
+
+
 def make_augment(cfg: ClassifierConfig):
-    if not cfg.augment.max_shift and not cfg.augment.hflip:
+    hflip = hflip_enabled(cfg)
+    if not cfg.augment.max_shift and not hflip:
         return None
 
     def augment(batch: Batch, generator: torch.Generator) -> Batch:
         x, y = batch
         x = random_shift(x, cfg.augment.max_shift, generator)
-        if cfg.augment.hflip:
+        if hflip:
             x = random_hflip(x, generator)
         return x, y
 
@@ -64,10 +101,25 @@ def make_augment(cfg: ClassifierConfig):
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 2048) -> torch.Tensor:
-    """Logits for all of ``x``, in eval mode."""
+def predict(
+    model: nn.Module,
+    x: torch.Tensor,
+    device: torch.device,
+    batch_size: int = 2048,
+    bf16: bool = False,
+    mirror: bool = False,
+) -> torch.Tensor:
+    """Logits for all of ``x``, in eval mode; with ``mirror``, averaged with those of the mirrored images."""
     model.eval()
-    return torch.cat([model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+    outputs = []
+    for i in range(0, len(x), batch_size):
+        batch = x[i : i + batch_size].to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(batch).float()
+            if mirror:
+                logits = (logits + model(batch.flip(-1)).float()) / 2
+        outputs.append(logits.cpu())
+    return torch.cat(outputs)
 
 
 def architecture_layers(model: MLPClassifier) -> list[tuple[str, str, int]]:
@@ -75,7 +127,7 @@ def architecture_layers(model: MLPClassifier) -> list[tuple[str, str, int]]:
     layers = [("Input", "x".join(map(str, model.input_shape)), 0)]
     for module in model.net:
         if isinstance(module, nn.Linear):
-            layers.append((f"Linear", f"{module.out_features}", sum(p.numel() for p in module.parameters())))
+            layers.append(("Linear", f"{module.out_features}", sum(p.numel() for p in module.parameters())))
         elif isinstance(module, nn.BatchNorm1d):
             name, shape, params = layers[-1]
             layers[-1] = (name + "+BN", shape, params + sum(p.numel() for p in module.parameters()))
@@ -93,18 +145,38 @@ def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[st
     device = resolve_device(cfg.device)
     data = load_images(cfg.data)
     model = build_model(cfg, data.image_shape, len(data.classes)).to(device)
-    train_batches = Batches(data.train_x, data.train_y, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
-                            transform=make_augment(cfg))
+    train_batches = Batches(
+        data.train_x,
+        data.train_y,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        seed=cfg.seed,
+        transform=make_augment(cfg),
+    )
     val_batches = Batches(data.val_x, data.val_y, batch_size=1024)
     optimizer = make_optimizer(model.parameters(), cfg.optim)
+    bf16 = use_bf16(cfg, device)
     scheduler, per_batch = make_scheduler(optimizer, cfg.optim, cfg.epochs, len(train_batches))
 
     started = time.perf_counter()
     result = fit(
-        model, make_step(cfg.label_smoothing), optimizer, train_batches, val_batches, cfg.epochs, device,
-        eval_step=make_step(), scheduler=scheduler, scheduler_per_batch=per_batch, grad_clip=cfg.optim.grad_clip,
-        monitor="val_accuracy", mode="max", patience=cfg.patience, checkpoint_dir=run_dir.checkpoints,
-        extra_state={"config": cfg.model_dump(mode="json")}, resume=resume,
+        model,
+        make_step(cfg.label_smoothing, bf16),
+        optimizer,
+        train_batches,
+        val_batches,
+        cfg.epochs,
+        device,
+        eval_step=make_step(bf16=bf16),
+        scheduler=scheduler,
+        scheduler_per_batch=per_batch,
+        grad_clip=cfg.optim.grad_clip,
+        monitor="val_accuracy",
+        mode="max",
+        patience=cfg.patience,
+        checkpoint_dir=run_dir.checkpoints,
+        extra_state={"config": cfg.model_dump(mode="json")},
+        resume=resume,
         on_epoch_end=run_dir.metrics_hook(resume),
     )
     train_seconds = time.perf_counter() - started
@@ -127,38 +199,57 @@ def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[st
     }
 
 
-def evaluate_model(cfg: ClassifierConfig, model: nn.Module, data: ImageData, run_dir: RunDir,
-                   device: torch.device) -> dict[str, Any]:
+def evaluate_model(
+    cfg: ClassifierConfig, model: nn.Module, data: ImageData, run_dir: RunDir, device: torch.device
+) -> dict[str, Any]:
     """Load best.pt into ``model`` and compute test metrics (plus arrays for the figures under '_arrays')."""
     path = run_dir.checkpoints / "best.pt"
     load_model_state(model, load_checkpoint(path)["model"], path)
-    logits = predict(model, data.test_x, device)
+    bf16 = use_bf16(cfg, device)
+    mirror = hflip_enabled(cfg) and cfg.augment.test_hflip
+    logits = predict(model, data.test_x, device, bf16=bf16, mirror=mirror)
     predictions = logits.argmax(dim=1).numpy()
     labels = data.test_y.numpy()
     cm = confusion_matrix(labels, predictions, len(data.classes))
+    single = predict(model, data.test_x, device, bf16=bf16).argmax(dim=1).numpy() if mirror else predictions
     return {
         "test_accuracy": float((predictions == labels).mean()),
+        "test_accuracy_single_view": float((single == labels).mean()),
+        "test_time_flip": mirror,
+        "bf16": bf16,
         "test_loss": float(F.cross_entropy(logits, data.test_y).item()),
-        "per_class_accuracy": {name: float(cm[i, i] / max(cm[i].sum(), 1)) for i, name in enumerate(data.classes)},
+        "per_class_accuracy": {
+            name: float(cm[i, i] / max(cm[i].sum(), 1)) for i, name in enumerate(data.classes)
+        },
         "_arrays": {"cm": cm, "predictions": predictions, "labels": labels},
     }
 
 
-def write_figures(cfg: ClassifierConfig, model: MLPClassifier, data: ImageData, history: list[dict[str, float]],
-                  arrays: dict[str, np.ndarray], run_dir: RunDir) -> None:
+def write_figures(
+    cfg: ClassifierConfig,
+    model: MLPClassifier,
+    data: ImageData,
+    history: list[dict[str, float]],
+    arrays: dict[str, np.ndarray],
+    run_dir: RunDir,
+) -> None:
     cm, predictions, labels = arrays["cm"], arrays["predictions"], arrays["labels"]
     run_dir.save_figure(plot_architecture(architecture_layers(model), "MLP classifier"), "architecture")
     run_dir.save_figure(plot_confusion_matrix(cm, data.classes), "confusion_matrix")
     run_dir.save_figure(plot_per_class_accuracy(cm, data.classes), "per_class_accuracy")
     run_dir.save_figure(
-        plot_curves(history, {"loss": ["train_loss", "val_loss"], "accuracy": ["train_accuracy", "val_accuracy"]}),
+        plot_curves(
+            history, {"loss": ["train_loss", "val_loss"], "accuracy": ["train_accuracy", "val_accuracy"]}
+        ),
         "learning_curves",
     )
     wrong = np.flatnonzero(predictions != labels)[:32]
     if len(wrong):
         titles = [f"{data.classes[labels[i]]}→{data.classes[predictions[i]]}" for i in wrong]
-        run_dir.save_figure(image_grid(data.test_x[wrong].numpy(), titles, title="Misclassified (true→predicted)"),
-                            "misclassified")
+        run_dir.save_figure(
+            image_grid(data.test_x[wrong].numpy(), titles, title="Misclassified (true→predicted)"),
+            "misclassified",
+        )
 
 
 def evaluate(run_dir: RunDir) -> dict[str, Any]:

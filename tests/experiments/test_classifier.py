@@ -1,0 +1,130 @@
+"""The classifier, in-process on the shipped MNIST sample: figures, summary, determinism, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from dlrl.cli import main
+from dlrl.config.classifier import ClassifierConfig
+from dlrl.experiments.classifier import (
+    TARGETS,
+    architecture_layers,
+    hflip_enabled,
+    make_augment,
+    predict,
+    use_bf16,
+)
+from dlrl.models.mlp import MLPClassifier
+
+TINY = ["data.limit=512", "model.hidden_sizes=[32]", "batch_size=64", "device=cpu", "augment.hflip=true"]
+FIGURES = {"architecture", "confusion_matrix", "per_class_accuracy", "learning_curves", "misclassified"}
+
+
+def _summary(path: Path) -> dict:
+    return json.loads((path / "summary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def four_epochs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "classifier"
+    assert main(["-q", "classify", "--out", str(out), "epochs=4", *TINY]) == 0
+    return out
+
+
+def test_tiny_run_writes_every_figure_and_summary_key(four_epochs: Path) -> None:
+    assert {p.stem for p in (four_epochs / "figures").glob("*.png")} == FIGURES
+    summary = _summary(four_epochs)
+    for key in (
+        "test_accuracy",
+        "test_accuracy_single_view",
+        "test_loss",
+        "per_class_accuracy",
+        "parameters",
+        "epochs_run",
+        "best_epoch",
+        "best_val_accuracy",
+        "train_seconds",
+        "seconds_per_epoch",
+        "dataset",
+        "sample_data",
+        "test_time_flip",
+        "bf16",
+    ):
+        assert key in summary, key
+    assert summary["sample_data"] is True and summary["train_images"] == 512 and summary["epochs_run"] == 4
+    assert summary["test_time_flip"] is True  # hflip asked for explicitly
+    assert len(summary["per_class_accuracy"]) == 10
+    assert summary["parameters"] == 784 * 32 + 32 * 2 + 32 * 10 + 10  # Linear (no bias) + BN + head
+    assert summary["test_accuracy"] > 0.5  # 512 images, 4 epochs: well above chance (0.1)
+    assert {t["metric"] for t in TARGETS} <= set(summary)
+
+
+def test_same_seed_twice_gives_identical_metrics(four_epochs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "again"
+    assert main(["-q", "classify", "--out", str(out), "epochs=4", *TINY]) == 0
+    ours, theirs = _summary(out), _summary(four_epochs)
+    for key in ("test_accuracy", "test_loss", "best_val_accuracy", "per_class_accuracy"):
+        assert ours[key] == theirs[key], key
+
+
+def test_stopped_run_resumed_equals_uninterrupted(four_epochs: Path, tmp_path: Path, monkeypatch) -> None:
+    from dlrl.rundir import RunDir
+
+    original = RunDir.metrics_hook
+
+    def dying_hook(self, *args, **kwargs):
+        hook = original(self, *args, **kwargs)
+
+        def wrapped(epoch, row):
+            hook(epoch, row)
+            if epoch == 3:  # killed after epoch 2's checkpoint, during epoch 3
+                raise KeyboardInterrupt
+            return True
+
+        return wrapped
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(RunDir, "metrics_hook", dying_hook)
+        assert main(["-q", "classify", "--out", str(run), "epochs=4", *TINY]) == 130
+    assert main(["-q", "classify", "--out", str(run), "--resume", "epochs=4", *TINY]) == 0
+    ours, theirs = _summary(run), _summary(four_epochs)
+    for key in ("test_accuracy", "test_loss", "best_val_accuracy", "best_epoch", "per_class_accuracy"):
+        assert ours[key] == theirs[key], key
+
+
+def test_hflip_defaults_depend_on_the_dataset() -> None:
+    mnist = ClassifierConfig()
+    fashion = ClassifierConfig.model_validate({"data": {"dataset": "fashion-mnist"}})
+    assert not hflip_enabled(mnist) and hflip_enabled(fashion)
+    forced = ClassifierConfig.model_validate({"augment": {"hflip": True}})
+    assert hflip_enabled(forced)
+    off = ClassifierConfig.model_validate({"augment": {"max_shift": 0, "hflip": False}})
+    assert make_augment(off) is None
+
+
+def test_precision_choice() -> None:
+    cpu = torch.device("cpu")
+    assert not use_bf16(ClassifierConfig(precision="fp32"), cpu)
+    assert use_bf16(ClassifierConfig(precision="bf16"), cpu)
+
+
+def test_predict_with_mirror_averages_both_views() -> None:
+    torch.manual_seed(0)
+    model = MLPClassifier((1, 6, 6), 3, [8], batch_norm=True)
+    x = torch.rand(10, 1, 6, 6)
+    both = predict(model, x, torch.device("cpu"), batch_size=4, mirror=True)
+    plain = predict(model, x, torch.device("cpu"))
+    flipped = predict(model, x.flip(-1), torch.device("cpu"))
+    torch.testing.assert_close(both, (plain + flipped) / 2)
+
+
+def test_architecture_layers_count_every_parameter() -> None:
+    model = MLPClassifier((1, 28, 28), 10, [64, 32], dropout=0.1, batch_norm=True)
+    layers = architecture_layers(model)
+    assert [shape for _, shape, _ in layers] == ["1x28x28", "784", "64", "32", "10"]
+    assert sum(p for _, _, p in layers) == sum(p.numel() for p in model.parameters())
