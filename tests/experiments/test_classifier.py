@@ -65,7 +65,7 @@ def test_tiny_run_writes_every_figure_and_summary_key(four_epochs: Path) -> None
 
 def test_same_seed_twice_gives_identical_metrics(four_epochs: Path, tmp_path: Path) -> None:
     out = tmp_path / "again"
-    assert main(["-q", "classify", "--out", str(out), "epochs=4", *TINY]) == 0
+    assert main(["-q", "classify", "--out", str(out), "epochs=4", *TINY, "figures=false"]) == 0
     ours, theirs = _summary(out), _summary(four_epochs)
     for key in ("test_accuracy", "test_loss", "best_val_accuracy", "per_class_accuracy"):
         assert ours[key] == theirs[key], key
@@ -90,8 +90,8 @@ def test_stopped_run_resumed_equals_uninterrupted(four_epochs: Path, tmp_path: P
     run = tmp_path / "run"
     with monkeypatch.context() as patch:
         patch.setattr(RunDir, "metrics_hook", dying_hook)
-        assert main(["-q", "classify", "--out", str(run), "epochs=4", *TINY]) == 130
-    assert main(["-q", "classify", "--out", str(run), "--resume", "epochs=4", *TINY]) == 0
+        assert main(["-q", "classify", "--out", str(run), "epochs=4", *TINY, "figures=false"]) == 130
+    assert main(["-q", "classify", "--out", str(run), "--resume", "epochs=4", *TINY, "figures=false"]) == 0
     ours, theirs = _summary(run), _summary(four_epochs)
     for key in ("test_accuracy", "test_loss", "best_val_accuracy", "best_epoch", "per_class_accuracy"):
         assert ours[key] == theirs[key], key

@@ -69,7 +69,8 @@ def test_evaluate_recomputes_the_summary(tiny_run: Path, capsys) -> None:
 
 
 def test_same_seed_gives_identical_metrics(tiny_run: Path, tmp_path: Path) -> None:
-    assert main(["-q", "regression", "--out", str(tmp_path / "again"), *TINY]) == 0
+    assert main(["-q", "regression", "--out", str(tmp_path / "again"), *TINY, "figures=false"]) == 0
+    assert not list((tmp_path / "again" / "figures").glob("*.png"))
     ours, theirs = (json.loads((p / "summary.json").read_text()) for p in (tmp_path / "again", tiny_run))
     for key in ("test_mse", "best_val_mse", "ensemble_test_mse", "gap_mse_vs_true", "best_epoch"):
         assert ours[key] == theirs[key], key
@@ -94,9 +95,9 @@ def test_killed_run_resumes_to_the_same_result(tiny_run: Path, tmp_path: Path, c
     run = tmp_path / "run"
     with monkeypatch.context() as patch:
         patch.setattr(RunDir, "metrics_hook", dying_hook)
-        assert _run(capsys, "--out", str(run), *TINY)[0] == 130
+        assert _run(capsys, "--out", str(run), *TINY, "figures=false")[0] == 130
     assert not (run / "summary.json").exists()
-    code, _, err = _run(capsys, "--out", str(run), "--resume", *TINY)
+    code, _, err = _run(capsys, "--out", str(run), "--resume", *TINY, "figures=false")
     assert code == 0, err
     ours, theirs = (json.loads((p / "summary.json").read_text()) for p in (run, tiny_run))
     for key in ("test_mse", "best_val_mse", "ensemble_test_mse", "best_epoch", "epochs_run"):
@@ -108,12 +109,12 @@ def test_csv_run(tmp_path: Path, capsys) -> None:
     path = tmp_path / "cubic.csv"
     path.write_bytes(("\ufeffx,y\r\n" + rows).encode())
     out = tmp_path / "out"
-    code, _, err = _run(capsys, "--csv", str(path), "--out", str(out), *TINY[2:])
+    code, _, err = _run(capsys, "--csv", str(path), "--out", str(out), *TINY[2:], "figures=false")
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["data_source"] == str(path) and "test_mse_over_noise_var" not in summary
     assert summary["train_points"] + summary["val_points"] + summary["test_points"] == 200
-    assert {p.stem for p in (out / "figures").glob("*.png")} == FIGURES
+    assert summary["test_mse"] > 0 and "gap_mse_vs_true" not in summary
 
 
 BAD_FILES: dict[str, tuple[bytes | None, str]] = {

@@ -57,6 +57,8 @@ class ClassifierConfig(ExperimentConfig):
     """Label smoothing of the cross-entropy loss."""
     patience: int | None = Field(None, gt=0)
     """Stop after this many epochs without validation improvement (None: never)."""
+    figures: bool = True
+    """Write the figures (false: metrics only, e.g. inside a hyperparameter search)."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     """Matmul precision: bf16 autocast (auto: on CUDA and on CPUs with native bf16, e.g. AMX), or fp32."""
 

@@ -52,5 +52,7 @@ class RegressionConfig(ExperimentConfig):
     """Early stopping: epochs without validation improvement (None: never)."""
     ensemble: int = Field(5, ge=0)
     """Bootstrap ensemble members trained side by side for the uncertainty band of the fit (0: none)."""
+    figures: bool = True
+    """Write the figures (false: metrics only, e.g. inside a hyperparameter search)."""
 
     QUICK: ClassVar[dict[str, Any]] = {"epochs": 30, "patience": None}

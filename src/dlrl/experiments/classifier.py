@@ -182,7 +182,9 @@ def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[st
     train_seconds = time.perf_counter() - started
     run_dir.write_metrics(result.history)
     metrics = evaluate_model(cfg, model, data, run_dir, device)
-    write_figures(cfg, model, data, result.history, metrics.pop("_arrays"), run_dir)
+    arrays = metrics.pop("_arrays")
+    if cfg.figures:
+        write_figures(cfg, model, data, result.history, arrays, run_dir)
     return {
         "dataset": data.dataset,
         "data_origin": data.origin,

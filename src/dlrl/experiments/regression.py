@@ -171,7 +171,9 @@ def run(cfg: RegressionConfig, run_dir: RunDir, resume: bool = False) -> dict[st
             extra=(weights,),
         )
     metrics = evaluate_models(cfg, data, model, ensemble, run_dir, device)
-    write_figures(cfg, data, model, metrics.pop("_curves"), result.history, run_dir, device)
+    curves = metrics.pop("_curves")
+    if cfg.figures:
+        write_figures(cfg, data, model, curves, result.history, run_dir, device)
     return {
         "data_source": data.source,
         "train_points": len(data.train_x),
