@@ -72,7 +72,7 @@ def train_and_score(
             optimizer, max_lr=lr, total_steps=epochs * len(batches)
         )
     test_eps = torch.randn(len(test_x), latent_dim, generator=torch.Generator().manual_seed(seed + 1))
-    losses, seconds = [], []
+    losses, kls, seconds = [], [], []
     started, cpu_started = time.perf_counter(), cpu_seconds()
     for epoch in range(epochs):
         batches.set_epoch(epoch)
@@ -88,17 +88,21 @@ def train_and_score(
             if scheduler is not None:
                 scheduler.step()
         model.eval()
-        total = 0.0
+        total = kl = 0.0
         with torch.no_grad():
             for start in range(0, len(test_x), 1000):
                 x = test_x[start : start + 1000]
                 recon, mu, logvar = model(x, test_eps[start : start + 1000])
-                total += vae_loss(recon, x, mu, logvar).total.item() * len(x)
+                terms = vae_loss(recon, x, mu, logvar)
+                total += terms.total.item() * len(x)
+                kl += terms.kl.item() * len(x)
         losses.append(round(total / len(test_x), 2))
+        kls.append(round(kl / len(test_x), 2))
         seconds.append(round(time.perf_counter() - started, 1))
     return {
         "test_loss_per_epoch": losses,
         "final_test_loss": losses[-1],
+        "test_kl_per_epoch": kls,
         "wall_seconds": round(time.perf_counter() - started, 1),
         "cpu_seconds": round(cpu_seconds() - cpu_started, 1),
         "elapsed_at_epoch": seconds,
