@@ -28,14 +28,26 @@ def _fails(capsys, tmp_path, *argv: str) -> str:
     ("argv", "message"),
     [
         (["nosuch"], "unknown experiment 'nosuch' (choose from regression, classifier"),
-        (["regression", "tune.space.optim.lr.low=0"], "tune.space.optim.lr: loguniform needs positive bounds, got low=0"),
+        (
+            ["regression", "tune.space.optim.lr.low=0"],
+            "tune.space.optim.lr: loguniform needs positive bounds, got low=0",
+        ),
         (["regression", "tune.space.optim.lr.high=1e-4"], "empty range"),
         (["regression", "tune.space.optim.lrr={type: uniform, low: 0, high: 1}"], "did you mean 'optim.lr'"),
         (["regression", "--folds", "1"], "--folds 1: K-fold cross validation needs at least 2 folds"),
-        (["regression", "--folds", "200", *TINY_REGRESSION], "--folds 200: more folds than the 120 training samples"),
-        (["regression", "--address", "127.0.0.1:1", *TINY_REGRESSION], "--address 127.0.0.1:1: cannot reach a Ray"),
+        (
+            ["regression", "--folds", "200", *TINY_REGRESSION],
+            "--folds 200: more folds than the 120 training samples",
+        ),
+        (
+            ["regression", "--address", "127.0.0.1:1", *TINY_REGRESSION],
+            "--address 127.0.0.1:1: cannot reach a Ray",
+        ),
         (["regression", "--address", "nowhere", *TINY_REGRESSION], "expected HOST:PORT"),
-        (["regression", "--cpus-per-trial", "512", *TINY_REGRESSION], "--cpus-per-trial 512: this machine has"),
+        (
+            ["regression", "--cpus-per-trial", "512", *TINY_REGRESSION],
+            "--cpus-per-trial 512: this machine has",
+        ),
         (["regression", "--metric", "val_accuracy"], "--metric val_accuracy: regression reports val_mse"),
         (["regression", "--search", "bayes"], "invalid choice: 'bayes'"),
     ],
@@ -46,7 +58,9 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message):
 
 def test_ray_address_from_the_environment(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
-    assert "RAY_ADDRESS=127.0.0.1:1: cannot reach a Ray cluster" in _fails(capsys, tmp_path, "regression", *TINY_REGRESSION)
+    assert "RAY_ADDRESS=127.0.0.1:1: cannot reach a Ray cluster" in _fails(
+        capsys, tmp_path, "regression", *TINY_REGRESSION
+    )
 
 
 def test_resume_refuses_another_experiment_or_other_settings(capsys, tmp_path):

@@ -46,11 +46,28 @@ def search(tmp_path_factory: pytest.TempPathFactory) -> dict:
     before = descendants()
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = main(["tune", "regression", "--out", str(out), "--num-samples", "3", "--folds", "2",
-                     "--train-best", *TINY_REGRESSION])
+        code = main(
+            [
+                "tune",
+                "regression",
+                "--out",
+                str(out),
+                "--num-samples",
+                "3",
+                "--folds",
+                "2",
+                "--train-best",
+                *TINY_REGRESSION,
+            ]
+        )
     leftovers = _wait_gone(descendants() - before)
-    return {"code": code, "out": out, "stdout": stdout.getvalue(), "stderr": stderr.getvalue(),
-            "leftovers": leftovers}
+    return {
+        "code": code,
+        "out": out,
+        "stdout": stdout.getvalue(),
+        "stderr": stderr.getvalue(),
+        "leftovers": leftovers,
+    }
 
 
 def test_search_runs_quietly_and_leaves_no_process(search):
@@ -94,9 +111,29 @@ def test_search_writes_trials_best_config_figures_and_summary(search):
 
 
 def _spawn(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "dlrl.cli", "tune", "regression", "--out", str(out), "--num-samples", "3",
-            "--max-concurrent", "1", "--scheduler", "fifo", "--search", "random", "data.num_points=600",
-            "epochs=30", "ensemble=0", "device=cpu", "tune.checkpoint_every=1", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "dlrl.cli",
+        "tune",
+        "regression",
+        "--out",
+        str(out),
+        "--num-samples",
+        "3",
+        "--max-concurrent",
+        "1",
+        "--scheduler",
+        "fifo",
+        "--search",
+        "random",
+        "data.num_points=300",
+        "epochs=10",
+        "ensemble=0",
+        "device=cpu",
+        "tune.checkpoint_every=1",
+        *extra,
+    ]
 
 
 def test_ctrl_c_stops_cleanly_and_resume_skips_finished_trials(tmp_path):
@@ -117,14 +154,14 @@ def test_ctrl_c_stops_cleanly_and_resume_skips_finished_trials(tmp_path):
     assert len(seen) > 3  # Ray's processes were there ...
     assert not _wait_gone(seen)  # ... and are all gone
     first = _rows(out / "trials.csv")
-    finished = {t["trial"]: t for t in first if t["status"] == "TERMINATED" and t["epochs"] == "30"}
+    finished = {t["trial"]: t for t in first if t["status"] == "TERMINATED" and t["epochs"] == "10"}
     assert finished
     stamps = {tid: (out / "search" / f"trial_{tid}" / "result.json").stat().st_mtime_ns for tid in finished}
 
     code = main(_spawn(out, "--resume")[3:])
     assert code == 0
     trials = _rows(out / "trials.csv")
-    assert len(trials) == 3 and all(t["status"] == "TERMINATED" and t["epochs"] == "30" for t in trials)
+    assert len(trials) == 3 and all(t["status"] == "TERMINATED" and t["epochs"] == "10" for t in trials)
     for tid, row in finished.items():  # finished trials were not run again
         assert (out / "search" / f"trial_{tid}" / "result.json").stat().st_mtime_ns == stamps[tid]
         assert next(t for t in trials if t["trial"] == tid) == row

@@ -18,9 +18,17 @@ PARAMS = {"optim.lr": 0.01, "model.hidden_sizes": "[8, 8]", "batch_size": 16}
 
 
 def test_aggregate_mean_and_population_std_over_folds():
-    row = aggregate([{"val_mse": 1.0, "train_loss": 2.0}, {"val_mse": 3.0, "train_loss": 2.0}], per_fold=("val_mse",))
-    assert row == {"val_mse": 2.0, "val_mse_std": 1.0, "val_mse_fold0": 1.0, "val_mse_fold1": 3.0,
-                   "train_loss": 2.0, "train_loss_std": 0.0}
+    row = aggregate(
+        [{"val_mse": 1.0, "train_loss": 2.0}, {"val_mse": 3.0, "train_loss": 2.0}], per_fold=("val_mse",)
+    )
+    assert row == {
+        "val_mse": 2.0,
+        "val_mse_std": 1.0,
+        "val_mse_fold0": 1.0,
+        "val_mse_fold1": 3.0,
+        "train_loss": 2.0,
+        "train_loss_std": 0.0,
+    }
 
 
 def _run(resume_state=None, stop_after=None, folds=3):

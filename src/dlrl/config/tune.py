@@ -71,7 +71,7 @@ class ParamSpec(Config):
             else np.linspace(low, high, self.grid)
         )
         if self.type in ("int", "logint"):
-            return sorted({int(round(p)) for p in points})
+            return sorted({round(p) for p in points})
         return [float(p) for p in points]
 
 
@@ -104,7 +104,7 @@ class TuneConfig(Config):
     """Write a trial checkpoint every this many epochs (None: about 10 per trial); resume restarts there."""
     top_k: int = Field(5, gt=0)
     """Trials shown in the learning-curve figure."""
-    space: dict[str, ParamSpec] = {}
+    space: dict[str, ParamSpec] = Field(default_factory=dict)
     """Search space: dotted experiment-config key -> distribution."""
 
     # --quick profile of the search itself (the experiment's own QUICK applies to the experiment config)
@@ -155,7 +155,9 @@ def check_space(space: dict[str, ParamSpec], config_cls: type, base: dict[str, A
         if name not in leaves:
             hint = difflib.get_close_matches(name, leaves, n=1)
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise ConfigError(f"{source}: tune.space: unknown parameter '{name}' for {experiment}{suggestion}")
+            raise ConfigError(
+                f"{source}: tune.space: unknown parameter '{name}' for {experiment}{suggestion}"
+            )
         probes = spec.values if spec.type == "choice" else [spec.low, spec.high]
         if spec.type in ("int", "logint"):
             probes = [int(p) for p in probes]  # type: ignore[arg-type]

@@ -28,19 +28,45 @@ class Pool:
     extra: Any = None  # anything else the experiment needs (class names, a standardizer, ...)
 
 
-def _supervised_fold(cfg: Any, model: torch.nn.Module, step: Any, pool: Pool, train_idx: np.ndarray,
-                     val_idx: np.ndarray, fold: int, *, eval_step: Any = None, transform: Any = None,
-                     val_batch_size: int = 1024) -> SupervisedFold:
+def _supervised_fold(
+    cfg: Any,
+    model: torch.nn.Module,
+    step: Any,
+    pool: Pool,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    fold: int,
+    *,
+    eval_step: Any = None,
+    transform: Any = None,
+    val_batch_size: int = 1024,
+) -> SupervisedFold:
     device = resolve_device(cfg.device)
     train_idx_t, val_idx_t = torch.as_tensor(train_idx), torch.as_tensor(val_idx)
-    train = Batches(pool.x[train_idx_t], pool.y[train_idx_t], batch_size=cfg.batch_size, shuffle=True,
-                    seed=cfg.seed * 1_000 + fold, transform=transform)
+    train = Batches(
+        pool.x[train_idx_t],
+        pool.y[train_idx_t],
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        seed=cfg.seed * 1_000 + fold,
+        transform=transform,
+    )
     val = Batches(pool.x[val_idx_t], pool.y[val_idx_t], batch_size=val_batch_size)
     model = model.to(device)
     optimizer = make_optimizer(model.parameters(), cfg.optim)
     scheduler, per_batch = make_scheduler(optimizer, cfg.optim, cfg.epochs, len(train))
-    return SupervisedFold(model, step, optimizer, train, val, device, eval_step=eval_step, scheduler=scheduler,
-                          scheduler_per_batch=per_batch, grad_clip=cfg.optim.grad_clip)
+    return SupervisedFold(
+        model,
+        step,
+        optimizer,
+        train,
+        val,
+        device,
+        eval_step=eval_step,
+        scheduler=scheduler,
+        scheduler_per_batch=per_batch,
+        grad_clip=cfg.optim.grad_clip,
+    )
 
 
 class ClassifierAdapter:
@@ -59,8 +85,11 @@ class ClassifierAdapter:
         from dlrl.data.images import load_images
 
         data = load_images(cfg.data)
-        return Pool(torch.cat([data.train_x, data.val_x]), torch.cat([data.train_y, data.val_y]),
-                    extra=(data.image_shape, len(data.classes)))
+        return Pool(
+            torch.cat([data.train_x, data.val_x]),
+            torch.cat([data.train_y, data.val_y]),
+            extra=(data.image_shape, len(data.classes)),
+        )
 
     def num_samples(self, data: Pool) -> int:
         return len(data.x)
@@ -68,14 +97,24 @@ class ClassifierAdapter:
     def epochs(self, cfg: Any) -> int:
         return cfg.epochs
 
-    def fold_trainer(self, cfg: Any, data: Pool, train_idx: np.ndarray, val_idx: np.ndarray,
-                     fold: int) -> SupervisedFold:
+    def fold_trainer(
+        self, cfg: Any, data: Pool, train_idx: np.ndarray, val_idx: np.ndarray, fold: int
+    ) -> SupervisedFold:
         from dlrl.experiments import classifier
 
         image_shape, num_classes = data.extra
         model = classifier.build_model(cfg, image_shape, num_classes)
-        return _supervised_fold(cfg, model, classifier.make_step(cfg.label_smoothing), data, train_idx, val_idx,
-                                fold, eval_step=classifier.make_step(), transform=classifier.make_augment(cfg))
+        return _supervised_fold(
+            cfg,
+            model,
+            classifier.make_step(cfg.label_smoothing),
+            data,
+            train_idx,
+            val_idx,
+            fold,
+            eval_step=classifier.make_step(),
+            transform=classifier.make_augment(cfg),
+        )
 
 
 class RegressionAdapter:
@@ -91,7 +130,7 @@ class RegressionAdapter:
         return RegressionConfig
 
     def load_data(self, cfg: Any) -> Pool:
-        """Training + validation points, standardised as the experiment does (scalers of its training part)."""
+        """Training + validation points, standardised as the experiment does (scalers of its train part)."""
         from dlrl.experiments import regression
 
         data = regression.load_data(cfg)
@@ -104,8 +143,9 @@ class RegressionAdapter:
     def epochs(self, cfg: Any) -> int:
         return cfg.epochs
 
-    def fold_trainer(self, cfg: Any, data: Pool, train_idx: np.ndarray, val_idx: np.ndarray,
-                     fold: int) -> SupervisedFold:
+    def fold_trainer(
+        self, cfg: Any, data: Pool, train_idx: np.ndarray, val_idx: np.ndarray, fold: int
+    ) -> SupervisedFold:
         from dlrl.experiments import regression
 
         y_var = float(data.extra) ** 2
@@ -114,5 +154,6 @@ class RegressionAdapter:
             loss, metrics = regression.mse_step(model, batch)
             return loss, {**metrics, "mse": loss.detach() * y_var}  # MSE in the data's units, like test_mse
 
-        return _supervised_fold(cfg, regression.build_model(cfg), step, data, train_idx, val_idx, fold,
-                                val_batch_size=4096)
+        return _supervised_fold(
+            cfg, regression.build_model(cfg), step, data, train_idx, val_idx, fold, val_batch_size=4096
+        )

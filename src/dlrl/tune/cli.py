@@ -44,45 +44,75 @@ def add_parser(subparsers: Any, formatter: type) -> None:
     base_class = subparsers._parser_class
     subparsers._parser_class = _intermixed(base_class)  # EXPERIMENT, options and key=value in any order
     try:
-        parser = subparsers.add_parser("tune", help="hyperparameter search with Ray Tune and K-fold CV",
-                                       description=DESCRIPTION, formatter_class=formatter)
+        parser = subparsers.add_parser(
+            "tune",
+            help="hyperparameter search with Ray Tune and K-fold CV",
+            description=DESCRIPTION,
+            formatter_class=formatter,
+        )
     finally:
         subparsers._parser_class = base_class
     parser.add_argument("experiment", metavar="EXPERIMENT", help=f"one of: {', '.join(ADAPTERS)}")
     _add_run_options(parser)
     group = parser.add_argument_group("search")
-    group.add_argument("--num-samples", type=int, metavar="N", help="trials to sample (default: the space file's)")
+    group.add_argument(
+        "--num-samples", type=int, metavar="N", help="trials to sample (default: the space file's)"
+    )
     group.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop the search after this long")
-    group.add_argument("--max-concurrent", type=int, metavar="N", help="trials at a time (default: CPUs / cpus-per-trial)")
-    group.add_argument("--search", choices=["optuna", "random", "grid"], help="search algorithm (default: optuna)")
+    group.add_argument(
+        "--max-concurrent", type=int, metavar="N", help="trials at a time (default: CPUs / cpus-per-trial)"
+    )
+    group.add_argument(
+        "--search", choices=["optuna", "random", "grid"], help="search algorithm (default: optuna)"
+    )
     group.add_argument("--scheduler", choices=["asha", "fifo"], help="trial scheduler (default: asha)")
-    group.add_argument("--folds", type=int, metavar="K", help="K-fold cross validation inside every trial (>= 2)")
+    group.add_argument(
+        "--folds", type=int, metavar="K", help="K-fold cross validation inside every trial (>= 2)"
+    )
     group.add_argument("--metric", help="validation metric to optimise (default: the experiment's)")
     group.add_argument("--mode", choices=["min", "max"], help="minimise or maximise --metric")
     group.add_argument("--cpus-per-trial", type=float, metavar="N", help="CPUs (and torch threads) per trial")
-    group.add_argument("--address", metavar="HOST:PORT",
-                       help="attach to a running Ray cluster (also: RAY_ADDRESS); default: a local Ray")
-    group.add_argument("--train-best", action="store_true",
-                       help="then train the best config on the full training data into RUN/best (test once)")
-    group.add_argument("--baseline", action="store_true",
-                       help="also train the untuned config into RUN/baseline, for comparison")
+    group.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="attach to a running Ray cluster (also: RAY_ADDRESS); default: a local Ray",
+    )
+    group.add_argument(
+        "--train-best",
+        action="store_true",
+        help="then train the best config on the full training data into RUN/best (test once)",
+    )
+    group.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also train the untuned config into RUN/baseline, for comparison",
+    )
     parser.set_defaults(handler=cmd_tune)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from dlrl.cli import _headline
-    from dlrl.tune.search import resolve_search, run_search
-
     from dlrl.tune.interface import get_adapter
+    from dlrl.tune.search import resolve_search, run_search
 
     options: dict[str, Any] = {"seed": args.seed, "device": args.device}
     data_field = get_adapter(args.experiment).config_cls.model_fields.get("data")
-    if args.data_dir and data_field is not None and "data_dir" in getattr(data_field.annotation, "model_fields", {}):
+    if (
+        args.data_dir
+        and data_field is not None
+        and "data_dir" in getattr(data_field.annotation, "model_fields", {})
+    ):
         options["data.data_dir"] = args.data_dir
     tune_options = {
-        "num_samples": args.num_samples, "time_budget": args.time_budget, "max_concurrent": args.max_concurrent,
-        "search": args.search, "scheduler": args.scheduler, "folds": args.folds, "metric": args.metric,
-        "mode": args.mode, "cpus_per_trial": args.cpus_per_trial,
+        "num_samples": args.num_samples,
+        "time_budget": args.time_budget,
+        "max_concurrent": args.max_concurrent,
+        "search": args.search,
+        "scheduler": args.scheduler,
+        "folds": args.folds,
+        "metric": args.metric,
+        "mode": args.mode,
+        "cpus_per_trial": args.cpus_per_trial,
     }
     setup = resolve_search(args.experiment, args.config, args.overrides, args.quick, options, tune_options)
     run_dir, summary = run_search(setup, args.out, args.resume, args.address, args.train_best, args.baseline)

@@ -29,8 +29,13 @@ def _positions(values: Sequence[object], log: bool) -> tuple[np.ndarray, list[st
     return np.array([labels.index(_label(v)) for v in values], dtype=float), labels
 
 
-def plot_metric_vs_params(values: dict[str, Sequence[object]], scores: Sequence[float], metric: str,
-                          best_index: int, log_scale: set[str] = frozenset()) -> Figure:  # type: ignore[assignment]
+def plot_metric_vs_params(
+    values: dict[str, Sequence[object]],
+    scores: Sequence[float],
+    metric: str,
+    best_index: int,
+    log_scale: set[str] = frozenset(),
+) -> Figure:  # type: ignore[assignment]
     """One panel per hyperparameter: each trial's best mean ``metric`` against its value; the best in red."""
     names = list(values)
     ncols = min(3, max(1, len(names)))
@@ -59,8 +64,9 @@ def plot_metric_vs_params(values: dict[str, Sequence[object]], scores: Sequence[
     return fig
 
 
-def plot_learning_curves(curves: dict[str, tuple[Sequence[float], Sequence[float], Sequence[float]]], metric: str,
-                         folds: int) -> Figure:
+def plot_learning_curves(
+    curves: dict[str, tuple[Sequence[float], Sequence[float], Sequence[float]]], metric: str, folds: int
+) -> Figure:
     """``curves``: trial -> (epochs, mean metric over folds, spread over folds); bands are ± one spread."""
     fig = new_figure(6.4, 4.0)
     ax = fig.subplots()
@@ -77,8 +83,13 @@ def plot_learning_curves(curves: dict[str, tuple[Sequence[float], Sequence[float
     return fig
 
 
-def plot_parallel_coordinates(values: dict[str, Sequence[object]], scores: Sequence[float], metric: str,
-                              mode: str, log_scale: set[str] = frozenset()) -> Figure:  # type: ignore[assignment]
+def plot_parallel_coordinates(
+    values: dict[str, Sequence[object]],
+    scores: Sequence[float],
+    metric: str,
+    mode: str,
+    log_scale: set[str] = frozenset(),
+) -> Figure:  # type: ignore[assignment]
     """One vertical axis per hyperparameter (scaled to [0, 1]) plus the metric; a line per trial, coloured by
     the metric (bright = better)."""
     names = [*values, metric]
@@ -110,8 +121,11 @@ def plot_parallel_coordinates(values: dict[str, Sequence[object]], scores: Seque
         ax.axvline(i, color="0.6", linewidth=0.8)
         for y, text in axis_ticks:
             ax.text(i + 0.04, y, text, fontsize=6.5, va="center")
-    ax.set_xticks(range(len(names)), [n.rpartition(".")[2] if i < len(values) else n for i, n in enumerate(names)],
-                  fontsize=8)
+    ax.set_xticks(
+        range(len(names)),
+        [n.rpartition(".")[2] if i < len(values) else n for i, n in enumerate(names)],
+        fontsize=8,
+    )
     ax.set_yticks([])
     ax.set_ylim(-0.15, 1.15)
     ax.set_title(f"Parallel coordinates (colour: {metric}, bright = better)")

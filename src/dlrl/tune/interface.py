@@ -57,7 +57,9 @@ class TuneAdapter(Protocol):
         """Epochs (reports) of one trial: ASHA's max_t."""
         ...
 
-    def fold_trainer(self, cfg: Any, data: Any, train_idx: np.ndarray, val_idx: np.ndarray, fold: int) -> FoldTrainer:
+    def fold_trainer(
+        self, cfg: Any, data: Any, train_idx: np.ndarray, val_idx: np.ndarray, fold: int
+    ) -> FoldTrainer:
         """A trainer for one fold: train on ``train_idx`` of the pool, validate on ``val_idx``."""
         ...
 
@@ -95,8 +97,14 @@ class SupervisedFold:
         if hasattr(self.train_batches, "set_epoch"):
             self.train_batches.set_epoch(self.epoch)
         train = train_one_epoch(
-            self.model, self.train_batches, self.step, self.optimizer, self.device, self.grad_clip,
-            self.scheduler, self.scheduler_per_batch,
+            self.model,
+            self.train_batches,
+            self.step,
+            self.optimizer,
+            self.device,
+            self.grad_clip,
+            self.scheduler,
+            self.scheduler_per_batch,
         )
         if self.scheduler is not None and not self.scheduler_per_batch:
             self.scheduler.step()

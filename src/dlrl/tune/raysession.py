@@ -69,7 +69,9 @@ def probe_address(address: str, given: str, timeout: float = 3.0) -> None:
             pass
     except OSError as err:
         reason = err.strerror or type(err).__name__
-        raise DlrlError(f"{given}: cannot reach a Ray cluster ({reason}); is `ray start --head` running there?") from None
+        raise DlrlError(
+            f"{given}: cannot reach a Ray cluster ({reason}); is `ray start --head` running there?"
+        ) from None
 
 
 class QuietLogs:
@@ -140,15 +142,22 @@ def ray_session(log_path: Path, address_option: str | None) -> Iterator[SessionI
             with open(log_path, "a", encoding="utf-8") as stream, contextlib.redirect_stderr(stream):
                 try:
                     if address is None:
-                        ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False,
-                                 log_to_driver=False, logging_level=logging.INFO)
+                        ray.init(
+                            address="local",
+                            num_cpus=os.cpu_count() or 1,
+                            include_dashboard=False,
+                            log_to_driver=False,
+                            logging_level=logging.INFO,
+                        )
                     else:
                         ray.init(address=address, log_to_driver=False, logging_level=logging.INFO)
                 except ConnectionError as err:
                     first = str(err).splitlines()[0] if str(err) else type(err).__name__
                     raise DlrlError(f"{given}: cannot connect to a Ray cluster ({first})") from None
             quiet.attach()
-            stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(log_path, "a", encoding="utf-8"))))
+            stack.enter_context(
+                contextlib.redirect_stdout(stack.enter_context(open(log_path, "a", encoding="utf-8")))
+            )
             info = SessionInfo(address or "local", float(ray.cluster_resources().get("CPU", 0)))
             info.start_seconds = time.perf_counter() - started
             log.debug("ray started in %.1fs (%s, %g CPUs)", info.start_seconds, info.address, info.cpus)
@@ -201,13 +210,24 @@ class ProgressCallback(tune.Callback):
 
     def _line(self, trials: list[Any], trial: Any, what: str) -> None:
         ended = ("TERMINATED", "ERROR")
-        done = sum(t.status in ended for t in trials) + (trial.status not in ended)  # also counts a resumed search
+        done = sum(t.status in ended for t in trials) + (
+            trial.status not in ended
+        )  # also counts a resumed search
         params = " ".join(
             f"{name.rpartition('.')[2]}={_short(trial.config.get(name))}" for name in self.params
         )
         best, best_id = self._current_best(trials)
-        log.info("trial %d/%d %s: %s  %s | best %s=%.4g (%s)", done, self.total, trial.trial_id, what, params,
-                 self.metric, best, best_id)
+        log.info(
+            "trial %d/%d %s: %s  %s | best %s=%.4g (%s)",
+            done,
+            self.total,
+            trial.trial_id,
+            what,
+            params,
+            self.metric,
+            best,
+            best_id,
+        )
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         result = trial.last_result or {}

@@ -22,13 +22,17 @@ class TrialRecord:
     trial_id: str
     status: str
     params: dict[str, Any]
-    history: list[dict[str, float]] = field(default_factory=list)  # one row per epoch: means/spreads over folds
+    history: list[dict[str, float]] = field(
+        default_factory=list
+    )  # one row per epoch: means/spreads over folds
     error: str = ""
 
     def best(self, metric: str, mode: str) -> tuple[float, int, float]:
         """(best mean metric over epochs, its epoch, the spread over folds there); NaN if none."""
         sign = 1 if mode == "min" else -1
-        scored = [(r[metric], i) for i, r in enumerate(self.history) if math.isfinite(r.get(metric, math.nan))]
+        scored = [
+            (r[metric], i) for i, r in enumerate(self.history) if math.isfinite(r.get(metric, math.nan))
+        ]
         if not scored:
             return math.nan, 0, math.nan
         value, index = min(scored, key=lambda item: (sign * item[0], item[1]))
@@ -52,9 +56,8 @@ def load_trials(run_dir: RunDir, setup: Any) -> list[TrialRecord]:
     """Every trial of the search in creation order, read from Tune's experiment directory (no Ray needed)."""
     from ray.tune import ExperimentAnalysis
 
-    from dlrl.tune.search import EXPERIMENT_DIR
-
     from dlrl.tune.raysession import QuietLogs
+    from dlrl.tune.search import EXPERIMENT_DIR
 
     with QuietLogs(run_dir.path / "ray.log"):  # e.g. warnings about trials that never reported
         analysis = ExperimentAnalysis(str(run_dir.path.resolve() / EXPERIMENT_DIR))
@@ -65,8 +68,15 @@ def load_trials(run_dir: RunDir, setup: Any) -> list[TrialRecord]:
         if trial.status == "ERROR":
             error_file = getattr(trial, "error_file", None) or ""
             error = str(error_file)
-        records.append(TrialRecord(trial.trial_id, trial.status, params_of(trial.config, setup.tune),
-                                   _history(frames.get(trial.trial_id)), error))
+        records.append(
+            TrialRecord(
+                trial.trial_id,
+                trial.status,
+                params_of(trial.config, setup.tune),
+                _history(frames.get(trial.trial_id)),
+                error,
+            )
+        )
     return records
 
 
@@ -81,25 +91,31 @@ def trial_rows(records: list[TrialRecord], metric: str, mode: str, max_epochs: i
     for record in records:
         best, epoch, spread = record.best(metric, mode)
         last = record.history[-1] if record.history else {}
-        rows.append({
-            "trial": record.trial_id,
-            "status": record.status,
-            "epochs": len(record.history),
-            "stopped_early": record.status == "TERMINATED" and len(record.history) < max_epochs,
-            metric: best,
-            f"{metric}_std": spread,
-            "best_epoch": epoch,
-            f"{metric}_last": last.get(metric, math.nan),
-            "seconds": round(sum(r.get("seconds", 0.0) for r in record.history), 2),
-            **{name: _cell(value) for name, value in record.params.items()},
-        })
+        rows.append(
+            {
+                "trial": record.trial_id,
+                "status": record.status,
+                "epochs": len(record.history),
+                "stopped_early": record.status == "TERMINATED" and len(record.history) < max_epochs,
+                metric: best,
+                f"{metric}_std": spread,
+                "best_epoch": epoch,
+                f"{metric}_last": last.get(metric, math.nan),
+                "seconds": round(sum(r.get("seconds", 0.0) for r in record.history), 2),
+                **{name: _cell(value) for name, value in record.params.items()},
+            }
+        )
     return rows
 
 
-def write_results(setup: Any, run_dir: RunDir, timing: dict[str, Any]) -> dict[str, Any]:
-    """Write the tables, best config and figures; return the summary (with the best config under '_best_config').
+def write_results(
+    setup: Any, run_dir: RunDir, timing: dict[str, Any], expected_trials: int = 0, out_of_time: bool = False
+) -> dict[str, Any]:
+    """Write the tables, best config and figures; return the summary (best config under '_best_config').
 
-    An interrupted search (unfinished trials) writes the tables only, then raises KeyboardInterrupt.
+    An interrupted search (unfinished trials, or fewer than ``expected_trials`` without running out of time:
+    Ctrl-C may come before the searcher created them all) writes the tables only, then raises
+    KeyboardInterrupt.
     """
     from dlrl.tune.figures import plot_learning_curves, plot_metric_vs_params, plot_parallel_coordinates
     from dlrl.tune.search import best_config_text
@@ -110,12 +126,14 @@ def write_results(setup: Any, run_dir: RunDir, timing: dict[str, Any]) -> dict[s
     rows = trial_rows(records, metric, mode, max_epochs)
     run_dir.write_metrics(rows, "trials.csv")
     run_dir.write_metrics([{"trial": r.trial_id, **h} for r in records for h in r.history], "metrics.csv")
-    if any(r.status in UNFINISHED for r in records):
+    if any(r.status in UNFINISHED for r in records) or (len(records) < expected_trials and not out_of_time):
         raise KeyboardInterrupt
     scored = [row for row in rows if math.isfinite(row[metric])]
     if not scored:
-        raise DlrlError(f"all {len(rows)} trials failed or produced no finite {metric} "
-                        f"(see {run_dir.path / 'trials.csv'} and {run_dir.path / 'ray.log'})")
+        raise DlrlError(
+            f"all {len(rows)} trials failed or produced no finite {metric} "
+            f"(see {run_dir.path / 'trials.csv'} and {run_dir.path / 'ray.log'})"
+        )
     sign = 1 if mode == "min" else -1
     best_row = min(scored, key=lambda row: sign * row[metric])
     best = next(r for r in records if r.trial_id == best_row["trial"])
@@ -128,7 +146,9 @@ def write_results(setup: Any, run_dir: RunDir, timing: dict[str, Any]) -> dict[s
     values = {n: [r.params.get(n) for r, _ in finite] for n in names}
     scores = [row[metric] for _, row in finite]
     best_index = next(i for i, (r, _) in enumerate(finite) if r.trial_id == best.trial_id)
-    run_dir.save_figure(plot_metric_vs_params(values, scores, metric, best_index, log_scale), "metric_vs_params")
+    run_dir.save_figure(
+        plot_metric_vs_params(values, scores, metric, best_index, log_scale), "metric_vs_params"
+    )
     ranked = sorted(finite, key=lambda item: sign * item[1][metric])[: setup.tune.top_k]
     curves = {
         r.trial_id: (
@@ -139,7 +159,9 @@ def write_results(setup: Any, run_dir: RunDir, timing: dict[str, Any]) -> dict[s
         for r, _ in ranked
     }
     run_dir.save_figure(plot_learning_curves(curves, metric, setup.tune.folds), "learning_curves")
-    run_dir.save_figure(plot_parallel_coordinates(values, scores, metric, mode, log_scale), "parallel_coordinates")
+    run_dir.save_figure(
+        plot_parallel_coordinates(values, scores, metric, mode, log_scale), "parallel_coordinates"
+    )
 
     statuses = [r.status for r in records]
     return {
@@ -151,7 +173,9 @@ def write_results(setup: Any, run_dir: RunDir, timing: dict[str, Any]) -> dict[s
         "best_trial": best.trial_id,
         "best_epoch": best_row["best_epoch"],
         "trials": len(records),
-        "trials_completed": sum(1 for row in rows if row["status"] == "TERMINATED" and not row["stopped_early"]),
+        "trials_completed": sum(
+            1 for row in rows if row["status"] == "TERMINATED" and not row["stopped_early"]
+        ),
         "trials_stopped_early": sum(1 for row in rows if row["stopped_early"]),
         "trials_failed": statuses.count("ERROR"),
         "folds": setup.tune.folds,

@@ -7,7 +7,7 @@ before Ray starts and removes the run directory it would have created. Layout of
     RUN/env.json
     RUN/ray.log            Ray's and Optuna's own log output
     RUN/search/            Ray Tune's experiment directory (trials, checkpoints, state for --resume)
-    RUN/trials.csv         one row per trial: status, epochs, best mean metric over folds and its spread, params
+    RUN/trials.csv         one row per trial: status, epochs, best mean metric over folds, its spread, params
     RUN/metrics.csv        one row per trial and epoch (means and spreads over folds)
     RUN/best_config.yaml   `dlrl EXP --config RUN/best_config.yaml` trains it on the full training data
     RUN/figures/           metric vs each parameter, learning curves of the best trials, parallel coordinates
@@ -66,7 +66,11 @@ class SearchSetup:
 def _merge(base: dict, update: dict) -> dict:
     merged = dict(base)
     for key, value in update.items():
-        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = (
+            _merge(merged[key], value)
+            if isinstance(value, dict) and isinstance(merged.get(key), dict)
+            else value
+        )
     return merged
 
 
@@ -91,7 +95,9 @@ def resolve_search(
         file_data = read_config_file(config_file)
         user_tune = file_data.pop("tune", None)
         if "experiment" in file_data and file_data["experiment"] != adapter.name:
-            raise ConfigError(f"{config_file}: is a config for '{file_data['experiment']}', not '{adapter.name}'")
+            raise ConfigError(
+                f"{config_file}: is a config for '{file_data['experiment']}', not '{adapter.name}'"
+            )
         data = _merge(data, file_data)
         source = str(config_file)
     if options:
@@ -102,8 +108,16 @@ def resolve_search(
         data = apply_overrides(data, plain, source="override")
         source = f"{source} + overrides" if config_file else "overrides"
     base = build_config(cls, data, source)
-    tune_cfg = load_tune_config(adapter.name, cls, base.model_dump(mode="json"), user_tune,
-                                str(config_file or ""), quick, tune_options, tune_overrides)
+    tune_cfg = load_tune_config(
+        adapter.name,
+        cls,
+        base.model_dump(mode="json"),
+        user_tune,
+        str(config_file or ""),
+        quick,
+        tune_options,
+        tune_overrides,
+    )
     metric = tune_cfg.metric or adapter.metric
     if metric not in adapter.metrics:
         raise ConfigError(f"--metric {metric}: {adapter.name} reports {', '.join(adapter.metrics)}")
@@ -132,9 +146,10 @@ def _latest(experiment: str, root: Path) -> Path | None:
     return latest_run_path(f"tune-{experiment}", root)
 
 
-def choose_search_dir(setup: SearchSetup, out: str | Path | None, resume: bool,
-                      root: Path = DEFAULT_RUNS_ROOT) -> tuple[RunDir, bool]:
-    """(run_dir, created): a new empty directory, or with ``resume`` the given/latest search of the same kind."""
+def choose_search_dir(
+    setup: SearchSetup, out: str | Path | None, resume: bool, root: Path = DEFAULT_RUNS_ROOT
+) -> tuple[RunDir, bool]:
+    """(run_dir, created): a new empty directory, or with ``resume`` the given/latest search of this kind."""
     from dlrl.experiments.runner import new_run_path
 
     if not resume:
@@ -144,15 +159,21 @@ def choose_search_dir(setup: SearchSetup, out: str | Path | None, resume: bool,
         return RunDir(path), not path.exists()
     path = Path(out) if out else _latest(setup.experiment, root)
     if path is None:
-        raise DlrlError(f"--resume: no earlier 'tune {setup.experiment}' run under {root}/; pass --out RUN_DIR")
+        raise DlrlError(
+            f"--resume: no earlier 'tune {setup.experiment}' run under {root}/; pass --out RUN_DIR"
+        )
     config_path = path / "config.yaml"
     if not config_path.is_file():
         raise DlrlError(f"--resume: {path} is not a dlrl run directory (no config.yaml)")
     stored = read_config_file(config_path)
     if "tune" not in stored:
-        raise DlrlError(f"--resume: {path} is a '{stored.get('experiment')}' run, not a search (no 'tune' section)")
+        raise DlrlError(
+            f"--resume: {path} is a '{stored.get('experiment')}' run, not a search (no 'tune' section)"
+        )
     if stored.get("experiment") != setup.experiment:
-        raise DlrlError(f"--resume: {path} is a search of '{stored.get('experiment')}', not '{setup.experiment}'")
+        raise DlrlError(
+            f"--resume: {path} is a search of '{stored.get('experiment')}', not '{setup.experiment}'"
+        )
     current = setup.as_dict()
     for config in (stored, current):
         for key in ("device", "threads"):
@@ -161,13 +182,15 @@ def choose_search_dir(setup: SearchSetup, out: str | Path | None, resume: bool,
             config["tune"].pop(key, None)
     diff = _first_difference(stored, current)
     if diff:
-        raise DlrlError(f"--resume: settings differ from the interrupted search in {path} ({diff}); resume with "
-                        f"the same options, or --config {config_path}")
+        raise DlrlError(
+            f"--resume: settings differ from the interrupted search in {path} ({diff}); resume with "
+            f"the same options, or --config {config_path}"
+        )
     return RunDir(path), False
 
 
 def check_before_ray(setup: SearchSetup, address: str | None) -> int:
-    """Checks that need files or data (and the cluster address), before anything starts; returns the pool size."""
+    """Checks that need files, data or the cluster address, before anything starts; returns the pool size."""
     from dlrl.data.kfold import kfold_indices
     from dlrl.tune.raysession import cluster_address, probe_address
 
@@ -204,8 +227,13 @@ def _make_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float) 
     threads = max(1, math.ceil(cfg.cpus_per_trial))
     trainable = tune.with_resources(
         tune.with_parameters(
-            tune_trainable, experiment=setup.experiment, base=setup.base.model_dump(mode="json"), folds=cfg.folds,
-            split_seed=setup.base.seed, threads=threads, checkpoint_every=cfg.checkpoint_every or max(1, epochs // 10),
+            tune_trainable,
+            experiment=setup.experiment,
+            base=setup.base.model_dump(mode="json"),
+            folds=cfg.folds,
+            split_seed=setup.base.seed,
+            threads=threads,
+            checkpoint_every=cfg.checkpoint_every or max(1, epochs // 10),
             metric=setup.metric,
         ),
         {"cpu": cfg.cpus_per_trial},
@@ -227,12 +255,20 @@ def _make_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float) 
         else:
             startup = cfg.startup_trials or min(10, max(2, cfg.num_samples // 2))
             sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
-        search_alg = OptunaSearch(space=optuna_space(cfg), metric=setup.metric, mode=setup.mode, sampler=sampler)
+        search_alg = OptunaSearch(
+            space=optuna_space(cfg), metric=setup.metric, mode=setup.mode, sampler=sampler
+        )
         param_space, num_samples, total = {}, cfg.num_samples, cfg.num_samples
     if cfg.scheduler == "asha":
         grace = min(epochs, cfg.grace_period or max(1, epochs // 4))
-        scheduler: Any = ASHAScheduler(time_attr="training_iteration", metric=setup.metric, mode=setup.mode,
-                                       max_t=epochs, grace_period=grace, reduction_factor=cfg.reduction_factor)
+        scheduler: Any = ASHAScheduler(
+            time_attr="training_iteration",
+            metric=setup.metric,
+            mode=setup.mode,
+            max_t=epochs,
+            grace_period=grace,
+            reduction_factor=cfg.reduction_factor,
+        )
     else:
         scheduler = FIFOScheduler()
     concurrent = cfg.max_concurrent or max(1, int(cpus // cfg.cpus_per_trial))
@@ -240,15 +276,20 @@ def _make_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float) 
         trainable,
         param_space=param_space,
         tune_config=tune.TuneConfig(
-            search_alg=search_alg, scheduler=scheduler, num_samples=num_samples, max_concurrent_trials=concurrent,
-            time_budget_s=cfg.time_budget, trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname,
+            search_alg=search_alg,
+            scheduler=scheduler,
+            num_samples=num_samples,
+            max_concurrent_trials=concurrent,
+            time_budget_s=cfg.time_budget,
+            trial_dirname_creator=trial_dirname,
+            trial_name_creator=trial_dirname,
         ),
         run_config=tune.RunConfig(
             name=EXPERIMENT_DIR,
             storage_path=str(run_dir.path.resolve()),
             verbose=0,
             callbacks=[ProgressCallback(setup.metric, setup.mode, total, epochs, list(cfg.space))],
-            # Every num_to_keep-th checkpoint forces an experiment snapshot: keep 2, checkpoint ~10 times per trial.
+            # Each num_to_keep-th checkpoint forces a state snapshot: keep 2, checkpoint ~10x per trial.
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             failure_config=tune.FailureConfig(max_failures=0),
         ),
@@ -271,6 +312,7 @@ def run_search(
     """
     from dlrl.experiments.runner import cleanup_on_error
     from dlrl.tune.results import write_results
+    from dlrl.tune.space import grid_size
 
     started = time.perf_counter()
     run_dir, created = choose_search_dir(setup, out, resume, root)
@@ -278,23 +320,38 @@ def run_search(
         check_before_ray(setup, address)
         atomic_write_text(run_dir.config_path, _yaml(setup.as_dict()))
         run_dir.create()
-        run_dir.write_env(setup.base.seed, setup.base.device, {"experiment": setup.experiment, "command": "tune"})
+        run_dir.write_env(
+            setup.base.seed, setup.base.device, {"experiment": setup.experiment, "command": "tune"}
+        )
     from ray.tune import TuneError
 
     from dlrl.tune.raysession import ray_session
 
     with ray_session(run_dir.path / "ray.log", address) as session:
         if session.cpus and setup.tune.cpus_per_trial > session.cpus:
-            raise DlrlError(f"--cpus-per-trial {setup.tune.cpus_per_trial:g}: the cluster has {session.cpus:g} CPUs")
+            raise DlrlError(
+                f"--cpus-per-trial {setup.tune.cpus_per_trial:g}: the cluster has {session.cpus:g} CPUs"
+            )
         tuner = _make_tuner(setup, run_dir, resume, session.cpus)
-        log.info("tune %s: %s search, %s scheduler, %d-fold CV, metric %s (%s); Ray: %s, %g CPUs, started in %.1fs",
-                 setup.experiment, setup.tune.search, setup.tune.scheduler, setup.tune.folds, setup.metric,
-                 setup.mode, session.address, session.cpus, session.start_seconds)
+        log.info(
+            "tune %s: %s search, %s scheduler, %d-fold CV, metric %s (%s); Ray: %s, %g CPUs, up in %.1fs",
+            setup.experiment,
+            setup.tune.search,
+            setup.tune.scheduler,
+            setup.tune.folds,
+            setup.metric,
+            setup.mode,
+            session.address,
+            session.cpus,
+            session.start_seconds,
+        )
         search_started = time.perf_counter()
         try:
             tuner.fit()
         except TuneError as err:
-            raise DlrlError(f"search failed: {str(err).splitlines()[0]} (details in {run_dir.path / 'ray.log'})") from None
+            raise DlrlError(
+                f"search failed: {str(err).splitlines()[0]} (details in {run_dir.path / 'ray.log'})"
+            ) from None
         search_seconds = time.perf_counter() - search_started
     timing = {
         "ray_start_seconds": round(session.start_seconds, 2),
@@ -303,8 +360,15 @@ def run_search(
         "ray_cpus": session.cpus,
         "ray_address": session.address,
     }
-    summary = write_results(setup, run_dir, timing)  # raises KeyboardInterrupt for an interrupted search
-    for flag, name, config in ((train_best, "best", summary.get("_best_config")), (baseline, "baseline", setup.base)):
+    expected = grid_size(setup.tune) if setup.tune.search == "grid" else setup.tune.num_samples
+    budget = setup.tune.time_budget
+    out_of_time = budget is not None and search_seconds >= budget - 1.0
+    # raises KeyboardInterrupt for an interrupted search (Tune itself returns normally on Ctrl-C)
+    summary = write_results(setup, run_dir, timing, expected, out_of_time)
+    for flag, name, config in (
+        (train_best, "best", summary.get("_best_config")),
+        (baseline, "baseline", setup.base),
+    ):
         if flag and config is not None:
             summary.update(_train_final(setup, config, run_dir, name))
     summary.pop("_best_config", None)
@@ -329,14 +393,17 @@ def _train_final(setup: SearchSetup, config: ExperimentConfig, run_dir: RunDir, 
         final = sub.read_summary()
     else:
         log.info("training the %s config on the full training data into %s", name, sub.path)
-        final = run_experiment(entry, config, sub, resume=sub.config_path.is_file(), created=not sub.path.exists())
+        final = run_experiment(
+            entry, config, sub, resume=sub.config_path.is_file(), created=not sub.path.exists()
+        )
     tests = {k: v for k, v in final.items() if k.startswith("test_") and isinstance(v, int | float)}
     return {f"{name}_{k}": v for k, v in tests.items()}
 
 
 def best_config_text(setup: SearchSetup, params: dict[str, Any]) -> tuple[ExperimentConfig, str]:
     config = apply_params(setup.adapter.config_cls, setup.base.model_dump(mode="json"), params, "best trial")
-    header = f"# Best config of a `dlrl tune {setup.experiment}` search; train it with: dlrl {get_experiment(setup.experiment).cli_name} --config THIS_FILE\n"
+    command = get_experiment(setup.experiment).cli_name
+    header = f"# Best config of `dlrl tune {setup.experiment}`; train it: dlrl {command} --config FILE\n"
     return config, header + config_to_yaml(config)
 
 

@@ -1,4 +1,4 @@
-"""Search settings and spaces: shipped file < --quick < the user's ``tune:`` section < CLI options < overrides.
+"""Search settings and spaces: shipped file < --quick < the user's ``tune:`` section < options < overrides.
 
 Also the translation of a space into Optuna distributions (optuna, random) or a grid, and of a sampled
 point back into an experiment config. Choices that are not plain scalars (a list of layer widths) travel
@@ -41,9 +41,11 @@ def load_tune_config(
     data = read_config_file(path) if path.is_file() else {}
     quick_keys = data.pop("quick", None) or {}
     shipped_metric = data.get("metric")
-    explicit_mode = bool(
-        (user_section or {}).get("mode") if isinstance(user_section, dict) else False
-    ) or bool((options or {}).get("mode")) or any(item.startswith("mode=") for item in overrides or [])
+    explicit_mode = (
+        bool((user_section or {}).get("mode") if isinstance(user_section, dict) else False)
+        or bool((options or {}).get("mode"))
+        or any(item.startswith("mode=") for item in overrides or [])
+    )
     if quick:
         data = apply_overrides(data, {**TuneConfig.QUICK, **quick_keys})
     if user_section:
@@ -117,7 +119,10 @@ def optuna_space(tune_cfg: TuneConfig) -> dict[str, Any]:
 def grid_space(tune_cfg: TuneConfig) -> dict[str, Any]:
     from ray import tune
 
-    return {name: tune.grid_search([encode(v) for v in spec.grid_values()]) for name, spec in tune_cfg.space.items()}
+    return {
+        name: tune.grid_search([encode(v) for v in spec.grid_values()])
+        for name, spec in tune_cfg.space.items()
+    }
 
 
 def grid_size(tune_cfg: TuneConfig) -> int:
@@ -132,6 +137,8 @@ def params_of(trial_config: dict[str, Any], tune_cfg: TuneConfig) -> dict[str, A
     return {name: decode(trial_config[name]) for name in tune_cfg.space if name in trial_config}
 
 
-def apply_params(config_cls: type, base: dict[str, Any], params: dict[str, Any], source: str = "trial") -> Any:
+def apply_params(
+    config_cls: type, base: dict[str, Any], params: dict[str, Any], source: str = "trial"
+) -> Any:
     """The experiment config ``base`` with the sampled ``params`` (dotted keys) applied, validated."""
     return build_config(config_cls, apply_overrides(base, {k: decode(v) for k, v in params.items()}), source)
