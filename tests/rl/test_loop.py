@@ -63,3 +63,28 @@ def test_checkpoint_from_another_env_or_network_is_refused(tmp_path):
         train_dqn(tiny(env="Acrobot-v1"), "epsilon", 0, tmp_path, resume=True)
     q_net = load_q_network(tmp_path / "best.pt", tiny())
     assert q_net(torch.zeros(1, 4)).shape == (1, 2)
+
+
+def test_reset_networks_keeps_replay_and_syncs_target(tmp_path):
+    from dlrl.rl.loop import DQNTrainer
+
+    trainer = DQNTrainer(tiny(), "epsilon", 0)
+    try:
+        trainer.train(200)
+        before = [p.clone() for p in trainer.q_net.parameters()]
+        stored = len(trainer.replay)
+        assert trainer.optimizer.state
+        trainer.reset_networks()
+        after = list(trainer.q_net.parameters())
+        assert all(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+        assert all(torch.equal(a, b) for a, b in zip(after, trainer.target_net.parameters(), strict=True))
+        assert not trainer.optimizer.state and len(trainer.replay) == stored == 200
+        trainer.train(300)  # learning goes on from the kept replay memory
+        assert trainer.step == 300 and trainer.optimizer.state
+    finally:
+        trainer.close()
+
+
+def test_periodic_resets_run(tmp_path):
+    result = train_dqn(tiny(reset_every=100), "epsilon", 0, tmp_path)
+    assert result.steps == 300 and len(result.evals) == 2

@@ -19,6 +19,8 @@ class QNetConfig(Config):
     """Widths of the hidden layers of the MLP Q-network."""
     activation: Literal["relu", "gelu", "silu", "tanh"] = "relu"
     """Hidden activation."""
+    dueling: bool = False
+    """Dueling head: Q = V(s) + A(s, a) - mean A (small action differences learnt apart from the value)."""
 
     @field_validator("hidden_sizes")
     @classmethod
@@ -92,6 +94,8 @@ class DQNConfig(ExperimentConfig):
     """Environment steps between target-network updates."""
     tau: float = Field(1.0, gt=0, le=1)
     """Polyak coefficient of each target update (1: hard copy)."""
+    reset_every: int | None = Field(None, gt=0)
+    """Fresh Q-net, target and Adam every N env steps, replay kept (None: never; primacy-bias resets)."""
     eval_every: int = Field(1000, gt=0)
     """Environment steps between greedy evaluations (separate env instances)."""
     eval_episodes: int = Field(10, gt=0)

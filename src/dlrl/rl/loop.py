@@ -36,7 +36,8 @@ FINAL_SEED_OFFSET = 20_000_000
 
 
 def build_q_network(cfg: DQNConfig, info: EnvInfo) -> QNetwork:
-    return QNetwork(info.obs_shape, info.num_actions, cfg.model.hidden_sizes, cfg.model.activation)
+    m = cfg.model
+    return QNetwork(info.obs_shape, info.num_actions, m.hidden_sizes, m.activation, m.dueling)
 
 
 def exploration_value(cfg: DQNConfig, exploration: str, step: int) -> float:
@@ -154,6 +155,14 @@ class DQNTrainer:
         self.learn_from = self.step + self.cfg.learning_starts
         self._new_episode()
 
+    def reset_networks(self) -> None:
+        """Fresh weights for the online and target nets and a fresh Adam state; the replay memory stays."""
+        for module in self.q_net.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        polyak_update(self.q_net, self.target_net, 1.0)
+        self.optimizer.state.clear()
+
     def _save(self, name: str) -> None:
         if self.checkpoint_dir is not None:
             save_checkpoint(self.checkpoint_dir / name, self.state())
@@ -220,6 +229,8 @@ class DQNTrainer:
                     n_updates += 1
             if step % cfg.target_update == 0:
                 polyak_update(q_net, target_net, cfg.tau)
+            if cfg.reset_every and step % cfg.reset_every == 0 and step < cfg.total_steps:
+                self.reset_networks()
             if step % cfg.log_every == 0:
                 row = {"step": step, "exploration": value}
                 if n_updates:  # .item() only here: a sync point per log row, not per update
