@@ -200,9 +200,10 @@ class ProgressCallback(tune.Callback):
         value = stats.get(self.mode, math.nan)
         return float(value) if value is not None else math.nan
 
-    def _current_best(self, trials: list[Any]) -> tuple[float, str]:
+    def _current_best(self, trials: list[Any], trial: Any) -> tuple[float, str]:
         sign = 1 if self.mode == "min" else -1
-        scored = [(self._best_of(t), t.trial_id) for t in trials if t.metric_analysis.get(self.metric)]
+        done = [t for t in trials if t.status == "TERMINATED" or t is trial]  # not the running ones
+        scored = [(self._best_of(t), t.trial_id) for t in done if t.metric_analysis.get(self.metric)]
         scored = [(v, tid) for v, tid in scored if math.isfinite(v)]
         if not scored:
             return math.nan, "-"
@@ -216,7 +217,7 @@ class ProgressCallback(tune.Callback):
         params = " ".join(
             f"{name.rpartition('.')[2]}={_short(trial.config.get(name))}" for name in self.params
         )
-        best, best_id = self._current_best(trials)
+        best, best_id = self._current_best(trials, trial)
         log.info(
             "trial %d/%d %s: %s  %s | best %s=%.4g (%s)",
             done,

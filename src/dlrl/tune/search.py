@@ -281,6 +281,7 @@ def _make_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float) 
             num_samples=num_samples,
             max_concurrent_trials=concurrent,
             time_budget_s=cfg.time_budget,
+            reuse_actors=True,  # a new trial reuses a finished one's process: no Python + torch start-up each
             trial_dirname_creator=trial_dirname,
             trial_name_creator=trial_dirname,
         ),
