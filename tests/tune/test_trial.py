@@ -92,3 +92,17 @@ def test_unknown_experiment():
 
     with pytest.raises(DlrlError, match="unknown experiment 'nope'"):
         get_adapter("nope")
+
+
+@pytest.mark.parametrize("variant", ["dae", "vae"])
+def test_autoencoder_folds_report_reconstruction_metrics(variant):
+    from dlrl.config.autoencoder import AutoEncoderConfig
+
+    over = {"data.limit": 200, "epochs": 2, "variant": variant, "vae.warmup_epochs": 2, "device": "cpu"}
+    base = apply_overrides(AutoEncoderConfig().model_dump(mode="json"), over)
+    rows = []
+    run_folds("autoencoder", base, {"optim.lr": 3e-3}, 2, 0, report=lambda row, state: rows.append(row))
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert {"val_loss", "val_loss_std", "val_mse", "val_loss_fold1"} <= set(rows[-1])
+    if variant == "vae":  # the KL warm-up follows each fold's own epoch: beta 0.5, then 1
+        assert [r["train_beta"] for r in rows] == [0.5, 1.0]

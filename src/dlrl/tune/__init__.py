@@ -16,6 +16,13 @@ def run_search(*args: Any, **kwargs: Any) -> Any:
     return search.run_search(*args, **kwargs)
 
 
+def search_section(*args: Any, **kwargs: Any) -> Any:
+    """See :func:`dlrl.tune.search.search_section` (what ``dlrl run`` calls for its search section)."""
+    from dlrl.tune import search
+
+    return search.search_section(*args, **kwargs)
+
+
 def resolve_search(*args: Any, **kwargs: Any) -> Any:
     """See :func:`dlrl.tune.search.resolve_search`."""
     from dlrl.tune import search

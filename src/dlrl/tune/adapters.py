@@ -24,7 +24,7 @@ class Pool:
     """The data the folds are cut from: aligned tensors (training + validation part of the experiment)."""
 
     x: torch.Tensor
-    y: torch.Tensor
+    y: torch.Tensor | None  # None: unsupervised, batches carry x only
     extra: Any = None  # anything else the experiment needs (class names, a standardizer, ...)
 
 
@@ -39,19 +39,26 @@ def _supervised_fold(
     *,
     eval_step: Any = None,
     transform: Any = None,
+    val_transform: Any = None,
     val_batch_size: int = 1024,
 ) -> SupervisedFold:
     device = resolve_device(cfg.device)
     train_idx_t, val_idx_t = torch.as_tensor(train_idx), torch.as_tensor(val_idx)
+    tensors = (pool.x,) if pool.y is None else (pool.x, pool.y)
     train = Batches(
-        pool.x[train_idx_t],
-        pool.y[train_idx_t],
+        *(t[train_idx_t] for t in tensors),
         batch_size=cfg.batch_size,
         shuffle=True,
         seed=cfg.seed * 1_000 + fold,
         transform=transform,
     )
-    val = Batches(pool.x[val_idx_t], pool.y[val_idx_t], batch_size=val_batch_size)
+    # a fixed seed: validation noise (DAE) or eps (VAE) is the same draw every epoch
+    val = Batches(
+        *(t[val_idx_t] for t in tensors),
+        batch_size=val_batch_size,
+        seed=cfg.seed + 1,
+        transform=val_transform,
+    )
     model = model.to(device)
     optimizer = make_optimizer(model.parameters(), cfg.optim)
     scheduler, per_batch = make_scheduler(optimizer, cfg.optim, cfg.epochs, len(train))
@@ -104,15 +111,16 @@ class ClassifierAdapter:
 
         image_shape, num_classes = data.extra
         model = classifier.build_model(cfg, image_shape, num_classes)
+        bf16 = classifier.use_bf16(cfg, resolve_device(cfg.device))  # the same arithmetic as the final run
         return _supervised_fold(
             cfg,
             model,
-            classifier.make_step(cfg.label_smoothing),
+            classifier.make_step(cfg.label_smoothing, bf16),
             data,
             train_idx,
             val_idx,
             fold,
-            eval_step=classifier.make_step(),
+            eval_step=classifier.make_step(bf16=bf16),
             transform=classifier.make_augment(cfg),
         )
 
@@ -157,3 +165,54 @@ class RegressionAdapter:
         return _supervised_fold(
             cfg, regression.build_model(cfg), step, data, train_idx, val_idx, fold, val_batch_size=4096
         )
+
+
+class AutoEncoderAdapter:
+    """AE, DAE and VAE (``variant=``): reconstruction on held-out folds of the training images."""
+
+    name = "autoencoder"
+    metric = "val_loss"
+    mode = "min"
+    metrics = ("val_loss", "val_mse", "train_loss", "train_mse")
+
+    @property
+    def config_cls(self) -> type:
+        from dlrl.config.autoencoder import AutoEncoderConfig
+
+        return AutoEncoderConfig
+
+    def load_data(self, cfg: Any) -> Pool:
+        from dlrl.data.images import load_images
+
+        data = load_images(cfg.data)
+        return Pool(torch.cat([data.train_x, data.val_x]), None)
+
+    def num_samples(self, data: Pool) -> int:
+        return len(data.x)
+
+    def epochs(self, cfg: Any) -> int:
+        return cfg.epochs
+
+    def fold_trainer(
+        self, cfg: Any, data: Pool, train_idx: np.ndarray, val_idx: np.ndarray, fold: int
+    ) -> SupervisedFold:
+        from dlrl.experiments import autoencoder as ae
+
+        trainer: list[SupervisedFold] = []  # the step's KL warm-up reads the fold's current epoch
+        step = ae.make_step(cfg, beta=lambda: ae.beta_at(cfg, trainer[0].train_batches.epoch))
+        transform = ae.make_transform(cfg)
+        trainer.append(
+            _supervised_fold(
+                cfg,
+                ae.build_model(cfg),
+                step,
+                data,
+                train_idx,
+                val_idx,
+                fold,
+                eval_step=ae.make_step(cfg),
+                transform=transform,
+                val_transform=transform,
+            )
+        )
+        return trainer[0]

@@ -132,6 +132,7 @@ class SupervisedFold:
 ADAPTERS: dict[str, str] = {
     "regression": "dlrl.tune.adapters:RegressionAdapter",
     "classifier": "dlrl.tune.adapters:ClassifierAdapter",
+    "autoencoder": "dlrl.tune.adapters:AutoEncoderAdapter",
     "dqn": "dlrl.experiments.dqn:DQNTuneAdapter",
 }
 
