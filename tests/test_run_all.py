@@ -203,3 +203,45 @@ def test_tensorboard_export_splits_trials_and_nested_runs(tmp_path: Path) -> Non
     assert scalars(log_dir / "trial-8", "val_loss") == [(1, 0.75)]
     assert "trial" not in EventAccumulator(str(log_dir / "trial-7")).Reload().Tags()["scalars"]
     assert scalars(log_dir / "seed-0", "return") == [(10, 20.5), (20, 40.0)]
+
+
+def test_resume_retries_a_failed_section_from_its_checkpoint_or_afresh(tmp_path: Path, caplog) -> None:
+    out = tmp_path / "run"
+
+    class Crash(logging.Filter):
+        """A bug striking after the regression's first epoch (its checkpoint is written by then)."""
+
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.getMessage().startswith("epoch 2/2"):
+                raise RuntimeError("plotting bug")
+            return True
+
+    loop_log = logging.getLogger("dlrl.train.loop")
+    crash = Crash()
+    loop_log.addFilter(crash)
+    try:
+        assert main(["run", "--quick", "--only", "regression", "--out", str(out), *TINY]) == 1
+    finally:
+        loop_log.removeFilter(crash)
+    status = _status(out)["regression"]
+    assert status["status"] == "failed" and status["error"] == "RuntimeError: plotting bug"
+    assert "plotting bug" in status["traceback"]
+    assert (out / "regression" / "checkpoints" / "last.pt").exists()
+
+    with caplog.at_level(logging.INFO, logger="dlrl"):
+        assert main(["run", "--resume", "--out", str(out)]) == 0
+    assert "resuming from epoch 2 of 2" in caplog.text
+    assert _status(out)["regression"]["status"] == "done"
+
+    # Failed again, and meanwhile its config changed (say a fix changed a default): it starts afresh.
+    statuses = _status(out)
+    statuses["regression"]["status"] = "failed"
+    (out / "sections.json").write_text(json.dumps(statuses))
+    config = out / "regression" / "config.yaml"
+    config.write_text(config.read_text().replace("epochs: 2", "epochs: 3"))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="dlrl"):
+        assert main(["run", "--resume", "--out", str(out)]) == 0
+    assert "failed last time and cannot be continued" in caplog.text
+    assert "resuming" not in caplog.text
+    assert "epochs: 2" in config.read_text()

@@ -232,6 +232,30 @@ def _write_report(out: Path) -> None:
         log.error("report.html could not be written: %s: %s", type(err).__name__, err)
 
 
+def _section_dir(
+    section: Section, config: Any, out: Path, resume: bool, status: dict[str, Any]
+) -> tuple[Any, bool, bool]:
+    """(run_dir, created, resume) of a section: continue an interrupted or failed one where possible.
+
+    A section that failed last time and whose config has changed since (the fix of its failure may well
+    change it) starts afresh; an interrupted one must match, as with any ``--resume``.
+    """
+    from dlrl.experiments.runner import choose_run_dir
+
+    path = out / section.name
+    section_resume = resume and (path / "config.yaml").exists()
+    try:
+        run_dir, created = choose_run_dir(section.name, config, path, section_resume)
+    except DlrlError as err:
+        if not (section_resume and status.get(section.name, {}).get("status") == "failed"):
+            raise
+        log.warning("%s: failed last time and cannot be continued (%s); starting afresh", section.name, err)
+        shutil.rmtree(path)
+        run_dir, created = choose_run_dir(section.name, config, path, False)
+        section_resume = False
+    return run_dir, created, section_resume
+
+
 def run_all(
     out: Path,
     sections: list[Section],
@@ -249,7 +273,7 @@ def run_all(
     sets: section -> ['key=value', ...] overrides on top of the profile (``--set SECTION.KEY=VALUE``).
     """
     from dlrl.experiments import get_experiment
-    from dlrl.experiments.runner import choose_run_dir, run_experiment
+    from dlrl.experiments.runner import run_experiment
     from dlrl.rundir import RunDir
 
     sets = sets or {}
@@ -326,8 +350,7 @@ def run_all(
             if isinstance(config, str):
                 raise DlrlError(config)
             entry = get_experiment(section.experiment)
-            section_resume = resume and (out / section.name / "config.yaml").exists()
-            run_dir, created = choose_run_dir(section.name, config, out / section.name, section_resume)
+            run_dir, created, section_resume = _section_dir(section, config, out, resume, status)
             run_experiment(entry, config, run_dir, section_resume, created)
             record["status"] = "done"
         except Exception as err:  # a failing section is recorded; the others still run
