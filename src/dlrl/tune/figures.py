@@ -8,12 +8,19 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from dlrl.viz.common import new_figure
 
 
 def _is_numeric(values: Sequence[object]) -> bool:
     return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def _wide_positive(values: np.ndarray) -> bool:
+    """Positive values spanning more than a factor of 5: clearer on a log axis."""
+    finite = values[np.isfinite(values)]
+    return len(finite) > 1 and bool(finite.min() > 0) and finite.max() / finite.min() > 5
 
 
 def _label(value: object) -> str:
@@ -41,7 +48,7 @@ def plot_metric_vs_params(
     ncols = min(3, max(1, len(names)))
     nrows = -(-len(names) // ncols)
     fig = new_figure(3.6 * ncols, 2.9 * nrows)
-    axes = fig.subplots(nrows, ncols, squeeze=False).flat
+    axes = list(fig.subplots(nrows, ncols, squeeze=False).flat)
     scores = np.asarray(scores, dtype=float)
     for ax, name in zip(axes, names, strict=False):
         column = list(values[name])
@@ -53,12 +60,15 @@ def plot_metric_vs_params(
         ax.scatter([x[best_index]], [scores[best_index]], s=60, color="tab:red", zorder=3, label="best")
         if numeric and name in log_scale:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log axis overlap
+        if _wide_positive(scores):
+            ax.set_yscale("log")
         if labels is not None:
             ax.set_xticks(range(len(labels)), labels, rotation=20, fontsize=7)
         ax.set_xlabel(name)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-    for ax in list(axes)[len(names) :]:
+    for ax in axes[len(names) :]:
         ax.axis("off")
     fig.suptitle(f"{metric} (mean over folds, best epoch) vs each hyperparameter")
     return fig
@@ -105,12 +115,15 @@ def plot_parallel_coordinates(
         else:
             shown = (10**low, 10**high) if name in log_scale else (low, high)
             ticks.append([(0.0, f"{shown[0]:.3g}"), (1.0, f"{shown[1]:.3g}")])
-    low, high = float(np.min(scores)), float(np.max(scores))
+    log_metric = _wide_positive(scores)
+    shown = np.log10(scores) if log_metric else scores
+    low, high = float(np.min(shown)), float(np.max(shown))
     span = high - low or 1.0
-    columns.append((scores - low) / span)
-    ticks.append([(0.0, f"{low:.3g}"), (1.0, f"{high:.3g}")])
+    columns.append((shown - low) / span)
+    ends = (10**low, 10**high) if log_metric else (low, high)
+    ticks.append([(0.0, f"{ends[0]:.3g}"), (1.0, f"{ends[1]:.3g}")])
     matrix = np.stack(columns, axis=1)  # (trials, axes)
-    quality = (scores - low) / span
+    quality = (shown - low) / span
     quality = 1 - quality if mode == "min" else quality
     fig = new_figure(max(6.0, 1.5 * len(names)), 4.2)
     ax = fig.subplots()
