@@ -94,11 +94,6 @@ class AutoEncoderConfig(ExperimentConfig):
         "latent.tsne_samples": 1000,
         "threads": 1,
     }
-        "epochs": 3,
-        "data.limit": 3000,
-        "latent.tsne_samples": 1000,
-        "threads": 1,
-    }
 
 
 class FinetuneConfig(ExperimentConfig):
