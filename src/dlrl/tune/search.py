@@ -320,7 +320,6 @@ def run_search(
     with cleanup_on_error(run_dir, created):
         check_before_ray(setup, address)
         atomic_write_text(run_dir.config_path, _yaml(setup.as_dict()))
-        run_dir.create()
         run_dir.write_env(
             setup.base.seed, setup.base.device, {"experiment": setup.experiment, "command": "tune"}
         )
