@@ -15,7 +15,7 @@ from dlrl.config.base import Config, ExperimentConfig
 
 
 class QNetConfig(Config):
-    hidden_sizes: list[int] = Field(default_factory=lambda: [256, 256])
+    hidden_sizes: list[int] = Field(default_factory=lambda: [128, 128])
     """Widths of the hidden layers of the MLP Q-network."""
     activation: Literal["relu", "gelu", "silu", "tanh"] = "relu"
     """Hidden activation."""
@@ -37,7 +37,7 @@ class ExplorationConfig(Config):
     """Epsilon at step 0."""
     epsilon_end: float = Field(0.05, gt=0, le=1)
     """Epsilon from epsilon_steps on."""
-    epsilon_steps: int = Field(10_000, ge=0)
+    epsilon_steps: int = Field(5_000, ge=0)
     """Environment steps over which epsilon decays."""
     temperature_decay: Literal["linear", "exponential"] = "exponential"
     """Shape of the softmax (Boltzmann) temperature schedule."""
@@ -45,7 +45,7 @@ class ExplorationConfig(Config):
     """Softmax temperature at step 0, in units of Q (large: near uniform)."""
     temperature_end: float = Field(0.05, gt=0)
     """Softmax temperature from temperature_steps on."""
-    temperature_steps: int = Field(10_000, ge=0)
+    temperature_steps: int = Field(5_000, ge=0)
     """Environment steps over which the temperature decays."""
 
 
@@ -76,9 +76,9 @@ class DQNConfig(ExperimentConfig):
     """Replay batch size per gradient step."""
     learning_starts: int = Field(1000, ge=0)
     """Environment steps of warm-up (acting only) before the first update."""
-    train_freq: int = Field(2, gt=0)
+    train_freq: int = Field(4, gt=0)
     """Environment steps between updates."""
-    gradient_steps: int = Field(1, gt=0)
+    gradient_steps: int = Field(2, gt=0)
     """Gradient steps per update."""
     gamma: float = Field(0.99, gt=0, le=1)
     """Discount factor."""
@@ -86,19 +86,19 @@ class DQNConfig(ExperimentConfig):
     """Adam learning rate."""
     grad_clip: float | None = Field(10.0, gt=0)
     """Clip the gradient norm to this (None: no clipping)."""
-    huber: bool = True
-    """Huber (smooth L1) TD loss; False: squared error."""
+    huber: bool = False
+    """Huber (smooth L1) TD loss; False: squared error (rare terminal transitions keep their full weight)."""
     double_dqn: bool = True
     """Double DQN: the online net picks the next action, the target net values it."""
-    target_update: int = Field(500, gt=0)
+    target_update: int = Field(1, gt=0)
     """Environment steps between target-network updates."""
-    tau: float = Field(1.0, gt=0, le=1)
+    tau: float = Field(0.005, gt=0, le=1)
     """Polyak coefficient of each target update (1: hard copy)."""
     reset_every: int | None = Field(None, gt=0)
     """Fresh Q-net, target and Adam every N env steps, replay kept (None: never; primacy-bias resets)."""
-    eval_every: int = Field(1000, gt=0)
+    eval_every: int = Field(500, gt=0)
     """Environment steps between greedy evaluations (separate env instances)."""
-    eval_episodes: int = Field(10, gt=0)
+    eval_episodes: int = Field(20, gt=0)
     """Greedy episodes per periodic evaluation; the best checkpoint is chosen by their mean return."""
     final_episodes: int = Field(100, gt=0)
     """Greedy episodes of the final evaluation of the best checkpoint."""
@@ -118,7 +118,6 @@ class DQNConfig(ExperimentConfig):
         "exploration.epsilon_steps": 1500,
         "exploration.temperature_steps": 1500,
         "buffer_size": 5000,
-        "target_update": 250,
     }
 
     @field_validator("seeds", "explorations", mode="before")
@@ -169,25 +168,28 @@ PRESETS: dict[str, dict[str, Any]] = {
     "CartPole-v1": {},
     "Acrobot-v1": {
         "total_steps": 50_000,
-        "model": {"hidden_sizes": [128, 128]},
-        "lr": 1e-3,
-        "train_freq": 4,
-        "target_update": 500,
-        "exploration": {"epsilon_steps": 10_000, "temperature_start": 5.0},
+        "exploration": {"epsilon_steps": 10_000},
         "stop_return": None,
         "eval_every": 2500,
+        "eval_episodes": 10,
     },
+    # RL Baselines3 Zoo's MountainCar-v0 DQN settings (hard target copies, Huber loss)
     "MountainCar-v0": {
         "total_steps": 120_000,
         "model": {"hidden_sizes": [256, 256]},
         "lr": 4e-3,
+        "gamma": 0.98,
+        "huber": True,
         "train_freq": 16,
         "gradient_steps": 8,
         "target_update": 600,
+        "tau": 1.0,
         "buffer_size": 10_000,
+        "batch_size": 128,
         "learning_starts": 1000,
         "exploration": {"epsilon_steps": 24_000, "epsilon_end": 0.07},
         "stop_return": None,
         "eval_every": 5000,
+        "eval_episodes": 10,
     },
 }
