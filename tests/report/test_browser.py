@@ -85,6 +85,11 @@ def test_report_of_a_tiny_run_loads_completely_in_chromium(tmp_path: Path, brows
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
     failed = browser.find_element("id", "sec-regression").text
     assert "failed" in failed and "RuntimeError: loss is NaN" in failed
+    # Wide tables scroll inside their box; the page itself never needs a horizontal scrollbar.
+    widths = browser.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1]
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []
     shot = tmp_path / "report.png"
