@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import socket
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -124,6 +125,23 @@ class QuietLogs:
 
 
 @contextmanager
+def stderr_fd_to(path: Path) -> Iterator[None]:
+    """Point file descriptor 2 at ``path``: Ray's C++ core writes its warnings there, not via Python."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "a", encoding="utf-8") as target:
+            os.dup2(target.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+AUTH_HINT = "; a cluster with token authentication also needs RAY_AUTH_MODE=token and its token"
+
+
+@contextmanager
 def ray_session(log_path: Path, address_option: str | None) -> Iterator[SessionInfo]:
     """A Ray session for one search: a new local Ray with every core, or an existing cluster.
 
@@ -139,7 +157,11 @@ def ray_session(log_path: Path, address_option: str | None) -> Iterator[SessionI
             started = time.perf_counter()
             # ray.init installs a stream handler on the 'ray' logger and logs through it right away: let that
             # handler write into the log file, then put ours back.
-            with open(log_path, "a", encoding="utf-8") as stream, contextlib.redirect_stderr(stream):
+            with (
+                open(log_path, "a", encoding="utf-8") as stream,
+                contextlib.redirect_stderr(stream),
+                stderr_fd_to(log_path),
+            ):
                 try:
                     if address is None:
                         ray.init(
@@ -151,9 +173,13 @@ def ray_session(log_path: Path, address_option: str | None) -> Iterator[SessionI
                         )
                     else:
                         ray.init(address=address, log_to_driver=False, logging_level=logging.INFO)
-                except ConnectionError as err:
+                except BaseException as err:  # Ctrl-C or a failure half-way: take down whatever started
+                    ray.shutdown()
+                    if not isinstance(err, ConnectionError):
+                        raise
                     first = str(err).splitlines()[0] if str(err) else type(err).__name__
-                    raise DlrlError(f"{given}: cannot connect to a Ray cluster ({first})") from None
+                    hint = AUTH_HINT if os.environ.get("RAY_AUTH_MODE") != "token" else ""
+                    raise DlrlError(f"{given}: cannot connect to a Ray cluster ({first}){hint}") from None
             quiet.attach()
             stack.enter_context(
                 contextlib.redirect_stdout(stack.enter_context(open(log_path, "a", encoding="utf-8")))
@@ -165,7 +191,8 @@ def ray_session(log_path: Path, address_option: str | None) -> Iterator[SessionI
                 yield info
             finally:
                 stopping = time.perf_counter()
-                ray.shutdown()
+                with stderr_fd_to(log_path):
+                    ray.shutdown()
                 info.shutdown_seconds = time.perf_counter() - stopping
     finally:
         for key, value in saved_env.items():
