@@ -61,6 +61,10 @@ def test_report_of_a_tiny_run_loads_completely_in_chromium(tmp_path: Path, brows
         "seconds": 2.0,
     }
     (out / "sections.json").write_text(json.dumps(status))
+    # ... which had written a wide table before it failed (20 columns: must scroll in its own box)
+    (out / "regression").mkdir()
+    wide = [{f"column_{i}": 1000.5 + i for i in range(20)} for _ in range(3)]
+    (out / "regression" / "summary.json").write_text(json.dumps({"runs": wide}))
     report = build_report(out)
     figures = list((out / "classifier" / "figures").rglob("*.png"))
     assert figures
