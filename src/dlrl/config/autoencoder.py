@@ -100,8 +100,7 @@ class FinetuneConfig(ExperimentConfig):
     experiment: Literal["finetune"] = "finetune"
     """Which experiment this config is for."""
     encoder_run: str | None = None
-    """AutoEncoder run directory whose encoder is fine-tuned (relative: from the current directory, else
-    beside this run's directory, so `dlrl run` can name its 'autoencoder' section)."""
+    """AutoEncoder run whose encoder is fine-tuned (relative: from the cwd, else beside this run)."""
     labels: list[int | Literal["all"]] = Field(default_factory=lambda: [100, 1000, "all"])
     """Numbers of labelled training images (class-balanced subsets), or 'all'."""
     head_hidden: int = Field(64, ge=0)
@@ -112,7 +111,7 @@ class FinetuneConfig(ExperimentConfig):
     """Minimum optimizer steps per training, so 100 labels still get a real budget."""
     batch_size: int = Field(64, gt=0)
     """Mini-batch size."""
-    optim: OptimConfig = OptimConfig(lr=1e-3, weight_decay=1e-4)
+    optim: OptimConfig = OptimConfig(lr=1e-3, weight_decay=1e-4, schedule="onecycle")
     """Optimizer of every training (frozen, fine-tuned, from scratch)."""
     encoder_lr_factor: float = Field(1.0, gt=0)
     """Learning rate of the pretrained encoder relative to the head's when fully fine-tuned."""

@@ -27,7 +27,7 @@ from dlrl.data.batching import Batch, Batches
 from dlrl.data.images import ImageData, load_images
 from dlrl.data.kfold import kfold_indices
 from dlrl.data.noise import NOISE_KINDS, add_noise, psnr
-from dlrl.errors import CheckpointError
+from dlrl.errors import CheckpointError, DataError
 from dlrl.models.autoencoder import AutoEncoder
 from dlrl.models.vae import VAE, vae_loss
 from dlrl.rundir import RunDir
@@ -335,7 +335,7 @@ def run(cfg: AutoEncoderConfig, run_dir: RunDir, resume: bool = False) -> dict[s
     device = resolve_device(cfg.device)
     data = load_images(cfg.data)
     if data.image_shape != (1, 28, 28):
-        raise CheckpointError(f"the AutoEncoder needs 1x28x28 images, {data.dataset} has {data.image_shape}")
+        raise DataError(f"the AutoEncoder needs 1x28x28 images, {data.dataset} has {data.image_shape}")
     splits = kfold_indices(len(data.train_x), cfg.folds, cfg.seed) if cfg.folds else None
     summary: dict[str, Any] = {}
     cv: dict[str, Any] = {}

@@ -29,7 +29,7 @@ from dlrl.models.autoencoder import AutoEncoder, EncoderClassifier
 from dlrl.models.vae import VAE, MeanEncoder
 from dlrl.rundir import RunDir
 from dlrl.train.checkpoint import load_checkpoint, load_model_state, require_keys, save_checkpoint
-from dlrl.train.loop import train_one_epoch
+from dlrl.train.loop import make_optimizer, make_scheduler, train_one_epoch
 from dlrl.utils import resolve_device
 from dlrl.viz.autoencoder import plot_accuracy_vs_labels
 
@@ -140,23 +140,31 @@ def train_classifier(
 ) -> list[dict[str, float]]:
     """Train for max(epochs, enough epochs for min_steps steps); returns one row per epoch.
 
-    One-cycle schedule per training; the encoder (unless frozen) learns at ``encoder_lr_factor`` x lr."""
+    The schedule restarts for each training; the encoder (unless frozen) learns at encoder_lr_factor x lr.
+    """
     batches = Batches(x, y, batch_size=min(cfg.batch_size, len(x)), shuffle=True, seed=seed)
     epochs = max(cfg.epochs, math.ceil(cfg.min_steps / max(len(batches), 1)))
     groups: list[dict[str, Any]] = [{"params": list(model.head.parameters()), "lr": cfg.optim.lr}]
     if not model.freeze_encoder:
         groups.append({"params": list(model.encoder.parameters()), "lr": cfg.optim.lr * encoder_lr_factor})
-    optimizer = torch.optim.AdamW(groups, weight_decay=cfg.optim.weight_decay)
-    total_steps = epochs * len(batches)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[g["lr"] for g in groups], total_steps=max(total_steps, 1)
-    )
+    optimizer = make_optimizer(groups, cfg.optim)  # the groups' own lr override the config's
+    if cfg.optim.schedule == "onecycle":  # per-group peaks, so the encoder keeps its factor
+        scheduler, per_batch = (
+            torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=[g["lr"] for g in groups], total_steps=max(epochs * len(batches), 1)
+            ),
+            True,
+        )
+    else:
+        scheduler, per_batch = make_scheduler(optimizer, cfg.optim, epochs, len(batches))
     history = []
     for epoch in range(epochs):
         batches.set_epoch(epoch)
         row = train_one_epoch(
-            model, batches, _step, optimizer, device, scheduler=scheduler, scheduler_per_batch=True
+            model, batches, _step, optimizer, device, cfg.optim.grad_clip, scheduler, per_batch
         )
+        if scheduler is not None and not per_batch:
+            scheduler.step()
         history.append({"epoch": epoch + 1, **{f"train_{k}": v for k, v in row.items()}})
     return history
 
