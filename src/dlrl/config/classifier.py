@@ -30,7 +30,7 @@ class MLPConfig(Config):
 
 
 class AugmentConfig(Config):
-    max_shift: int = Field(1, ge=0, le=4)
+    max_shift: int = Field(0, ge=0, le=4)
     """Random translation of training images by up to this many pixels."""
     hflip: bool | None = None
     """Random horizontal flips (None: on for fashion-mnist, off for mnist: a mirrored digit is wrong)."""
@@ -45,15 +45,15 @@ class ClassifierConfig(ExperimentConfig):
     """Dataset and split."""
     model: MLPConfig = MLPConfig()
     """Network."""
-    optim: OptimConfig = OptimConfig(lr=1e-3, weight_decay=1e-4, schedule="onecycle")
+    optim: OptimConfig = OptimConfig(lr=2e-3, weight_decay=5e-4, schedule="onecycle")
     """Optimizer and schedule."""
     augment: AugmentConfig = AugmentConfig()
     """Training-time augmentation."""
-    epochs: int = Field(15, gt=0)
+    epochs: int = Field(40, gt=0)
     """Training epochs."""
-    batch_size: int = Field(128, gt=0)
+    batch_size: int = Field(256, gt=0)
     """Mini-batch size."""
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
     """Label smoothing of the cross-entropy loss."""
     patience: int | None = Field(None, gt=0)
     """Stop after this many epochs without validation improvement (None: never)."""
