@@ -372,7 +372,8 @@ def figure_groups(section_dir: Path, root: Path) -> list[FigureGroup]:
                 continue
             folder = (figures_dir.relative_to(section_dir).parent / relative.parent).as_posix()
             width, height = image_size(data)
-            figure = Figure(caption, path.relative_to(root).as_posix(), data_uri(data, path.suffix), width, height)
+            uri = data_uri(data, path.suffix)
+            figure = Figure(caption, path.relative_to(root).as_posix(), uri, width, height)
             by_folder.setdefault(folder, []).append(figure)
         for folder, figures in by_folder.items():
             title = "" if folder == "." else folder

@@ -11,8 +11,9 @@ def add_parser(subparsers: Any, formatter: type) -> None:
         "report",
         help="rebuild the HTML report of a run directory (no retraining)",
         formatter_class=formatter,
-        description="Write RUN_DIR/report.html from the files in RUN_DIR alone (no retraining): a 'dlrl run'\n"
-        "directory (every section), a single experiment's run directory, or a 'dlrl tune' directory.\n"
+        description="Write RUN_DIR/report.html from the files in RUN_DIR alone (no retraining):\n"
+        "a 'dlrl run' directory (every section), a single experiment's run directory, or a 'dlrl tune'\n"
+        "directory.\n"
         "One self-contained file: images embedded, no scripts, no network needed to view it.",
     )
     parser.add_argument("run_dir", metavar="RUN_DIR")
