@@ -538,7 +538,8 @@ def read_run(run_dir: str | Path) -> ReportView:
     generated = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     env = _read_json(root / "env.json") if (root / "env.json").is_file() else None
     env = env if isinstance(env, dict) else {}
-    packages = env.get("packages") if isinstance(env.get("packages"), dict) else {}
+    packages = env.get("packages") or {}
+    packages = packages if isinstance(packages, dict) else {}
     view = ReportView(
         title=f"dlrl report: {root.resolve().name}",
         run_dir=str(root),
