@@ -40,6 +40,11 @@ class Section:
 SECTIONS: list[Section] = [
     Section("regression", "part1", "regression"),
     Section("classifier", "part1", "classifier"),
+    Section("autoencoder", "part2", "autoencoder", {"variant": "ae"}),
+    Section("dae", "part2", "autoencoder", {"variant": "dae"}),
+    Section("vae", "part2", "autoencoder", {"variant": "vae"}),
+    # encoder_run is relative: finetune looks for it beside its own run directory (the section above).
+    Section("finetune", "part2", "finetune", {"encoder_run": "autoencoder"}),
     Section("dqn", "part3", "dqn", {"seeds": [0, 1, 2], "explorations": ["epsilon", "softmax"]}),
 ]
 
