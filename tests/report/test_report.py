@@ -89,15 +89,18 @@ def test_single_experiment_and_tune_directories(tmp_path: Path, make_section, ma
 
     tune = tmp_path / "tune-1"
     tune.mkdir()
-    (tune / "trials.csv").write_text("trial_id,lr,val_loss\nt1,0.001,0.5\nt2,0.01,0.25\n")
-    (tune / "best_config.yaml").write_text("experiment: classifier\noptim:\n  lr: 0.01\n")
-    (tune / "summary.json").write_text(json.dumps({"best_trial": "t2", "best_val_loss": 0.25}))
+    (tune / "trials.csv").write_text("trial,lr,val_loss\n5dab0e2d,0.001,0.5\n50375472,0.01,0.25\n")
+    (tune / "best_config.yaml").write_text("experiment: regression\noptim:\n  lr: 0.01\n")
+    (tune / "config.yaml").write_text("experiment: regression\n")  # the searched experiment
+    (tune / "summary.json").write_text(json.dumps({"best_trial": "50375472", "best_val_loss": 0.25}))
     make_png(tune / "figures" / "trials.png")
     view = read_run(tune)
     assert view.kind == "tune" and view.sections[0].status == "done"
     assert view.sections[0].trials is not None and view.sections[0].trials.highlight == 1
     html = build_report(tune, tmp_path / "elsewhere.html").read_text()
     assert "Best configuration" in html and "lr: 0.01" in html and 'class="highlight"' in html
+    assert "<td>50375472</td>" in html  # trial ids are not numbers to format
+    assert "Targets" not in html  # the searched experiment's targets are not the search's
 
 
 def test_report_command(tmp_path: Path, fake_run: Path, capsys) -> None:

@@ -38,6 +38,7 @@ IMAGE_TYPES = {
 }
 MAX_WIDE_COLUMNS = 12  # flat dicts up to this many keys are shown as one row
 MAX_TABLE_ROWS = 500  # metrics.csv / trials.csv rows shown (the file has them all)
+ID_COLUMNS = {"trial", "trial_id", "id", "run", "run_id", "name"}
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 
 
@@ -207,7 +208,9 @@ def read_csv_table(path: Path, title: str, max_rows: int = MAX_TABLE_ROWS) -> Ta
     if len(body) > max_rows:
         note = f"{max_rows} of {len(body)} rows shown; all are in {path.name}"
         body = body[:max_rows]
-    return Table(title, header, [[_fmt_cell(c) for c in row] for row in body], note)
+    raw = [name.lower() in ID_COLUMNS for name in header]  # ids stay as written: no "50,375,472"
+    rows = [[c if i < len(raw) and raw[i] else _fmt_cell(c) for i, c in enumerate(row)] for row in body]
+    return Table(title, header, rows, note)
 
 
 def _fmt_cell(text: str) -> str:
@@ -484,7 +487,10 @@ def read_section(
             if table:
                 view.tables.append(table)
 
-    view.targets = evaluate_targets(experiment_targets(view.experiment), summary)
+    is_search = (section_dir / "trials.csv").is_file()
+    # A search directory names the experiment it searched; that experiment's targets are not its own.
+    if not is_search:
+        view.targets = evaluate_targets(experiment_targets(view.experiment), summary)
     view.figure_groups = figure_groups(section_dir, root)
     if (section_dir / "metrics.csv").is_file():
         view.metrics = read_csv_table(section_dir / "metrics.csv", "metrics.csv")
