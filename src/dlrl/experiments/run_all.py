@@ -54,6 +54,10 @@ SECTIONS: list[Section] = [
 EXPECTED_SECONDS: dict[str, tuple[float, float]] = {
     "regression": (75, 300),
     "classifier": (15, 400),
+    "autoencoder": (75, 900),
+    "dae": (90, 900),
+    "vae": (80, 900),
+    "finetune": (60, 600),
     "dqn": (45, 1800),
 }
 DEFAULT_EXPECTED = (75.0, 900.0)
