@@ -47,6 +47,14 @@ class SessionInfo:
     shutdown_seconds: float = 0.0
 
 
+def local_cores() -> int:
+    """CPUs this process may use (respects taskset/cgroup CPU sets, unlike os.cpu_count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def cluster_address(option: str | None) -> tuple[str | None, str]:
     """(address or None for a new local Ray, how it was given) from --address or RAY_ADDRESS."""
     if option:
@@ -166,7 +174,7 @@ def ray_session(log_path: Path, address_option: str | None) -> Iterator[SessionI
                     if address is None:
                         ray.init(
                             address="local",
-                            num_cpus=os.cpu_count() or 1,
+                            num_cpus=local_cores(),
                             include_dashboard=False,
                             log_to_driver=False,
                             logging_level=logging.INFO,

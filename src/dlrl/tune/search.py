@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,7 +191,7 @@ def choose_search_dir(
 def check_before_ray(setup: SearchSetup, address: str | None) -> int:
     """Checks that need files, data or the cluster address, before anything starts; returns the pool size."""
     from dlrl.data.kfold import kfold_indices
-    from dlrl.tune.raysession import cluster_address, probe_address
+    from dlrl.tune.raysession import cluster_address, local_cores, probe_address
 
     folds = setup.tune.folds
     if folds < 2:
@@ -205,9 +204,9 @@ def check_before_ray(setup: SearchSetup, address: str | None) -> int:
         raise ConfigError(f"--folds {folds}: more folds than the {pool} training samples")
     kfold_indices(pool, folds, setup.base.seed)
     resolved, given = cluster_address(address)
-    if resolved is None and setup.tune.cpus_per_trial > (os.cpu_count() or 1):
+    if resolved is None and setup.tune.cpus_per_trial > local_cores():
         raise ConfigError(
-            f"--cpus-per-trial {setup.tune.cpus_per_trial:g}: this machine has {os.cpu_count()} CPUs"
+            f"--cpus-per-trial {setup.tune.cpus_per_trial:g}: this machine has {local_cores()} CPUs"
         )
     if resolved is not None:
         probe_address(resolved, given)
