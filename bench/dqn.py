@@ -128,6 +128,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = RunDir(args.out or Path(tmp) / "run")
         run_dir.path.mkdir(parents=True, exist_ok=True)
+        run_dir.write_config(cfg)  # so that dlrl rl evaluate / play work on it
         started = time.perf_counter()
         records = experiment.run_jobs(cfg, run_dir, resume=False)
         wall = time.perf_counter() - started
