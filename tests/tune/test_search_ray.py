@@ -44,6 +44,7 @@ def _wait_gone(pids: set[int], seconds: float = 15.0) -> set[int]:
 def search(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("tune") / "run"
     before = descendants()
+    handler = signal.getsignal(signal.SIGINT)
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         code = main(
@@ -67,6 +68,7 @@ def search(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "stdout": stdout.getvalue(),
         "stderr": stderr.getvalue(),
         "leftovers": leftovers,
+        "sigint_restored": signal.getsignal(signal.SIGINT) is handler,
     }
 
 
@@ -80,6 +82,7 @@ def test_search_runs_quietly_and_leaves_no_process(search):
     assert "Started a local Ray instance" in (search["out"] / "ray.log").read_text()
     assert "best config:" in search["stdout"]
     assert not search["leftovers"]
+    assert search["sigint_restored"]  # Ctrl-C after the search (final training) interrupts again
 
 
 def test_search_writes_trials_best_config_figures_and_summary(search):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,12 +346,16 @@ def run_search(
             session.start_seconds,
         )
         search_started = time.perf_counter()
+        sigint = signal.getsignal(signal.SIGINT)
         try:
             tuner.fit()
         except TuneError as err:
             raise DlrlError(
                 f"search failed: {str(err).splitlines()[0]} (details in {run_dir.path / 'ray.log'})"
             ) from None
+        finally:
+            # Tune swaps in its own Ctrl-C handler and leaves it there: afterwards Ctrl-C must interrupt again
+            signal.signal(signal.SIGINT, sigint)
         search_seconds = time.perf_counter() - search_started
     timing = {
         "ray_start_seconds": round(session.start_seconds, 2),
@@ -364,13 +369,15 @@ def run_search(
     out_of_time = budget is not None and search_seconds >= budget - 1.0
     # raises KeyboardInterrupt for an interrupted search (Tune itself returns normally on Ctrl-C)
     summary = write_results(setup, run_dir, timing, expected, out_of_time)
+    best_config = summary.pop("_best_config")
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    run_dir.write_summary(summary)  # the search's result stands even if a final training is interrupted
     for flag, name, config in (
-        (train_best, "best", summary.get("_best_config")),
+        (train_best, "best", best_config),
         (baseline, "baseline", setup.base),
     ):
-        if flag and config is not None:
+        if flag:
             summary.update(_train_final(setup, config, run_dir, name))
-    summary.pop("_best_config", None)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     run_dir.write_summary(summary)
     return run_dir, summary
