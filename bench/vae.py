@@ -5,7 +5,7 @@ reference) for --epochs epochs (the reference: lr 1e-3, batch 128; ours: --lr, -
 are scored after every epoch on the 10,000 test images with the reference's definition: summed BCE + KL per
 image, z sampled (one draw per image, fixed seed).
 
-    .venv/bin/python bench/vae.py [--epochs 10] [--latent-dim 20] [--hidden-dim 1024] [--batch-size 32] [--lr 2e-3]
+    .venv/bin/python bench/vae.py [--epochs 10] [--latent-dim 20] [--hidden-dim 1024] [--batch-size 32]
 
 Prints one JSON object: per-epoch test losses of both models, final figures, wall and CPU seconds.
 """
