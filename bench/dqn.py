@@ -56,7 +56,7 @@ def naive_loop(cfg: DQNConfig, steps: int, seed: int) -> None:
         next_obs, reward, terminated, truncated, _ = env.step(action)
         replay.append((obs, action, reward, next_obs, terminated))
         obs = env.reset()[0] if terminated or truncated else next_obs
-        if step >= cfg.learning_starts and step % cfg.train_freq == 0:
+        if step >= cfg.learning_starts and step % cfg.train_freq == 0 and len(replay) >= cfg.batch_size:
             for _ in range(cfg.gradient_steps):
                 batch = rnd.sample(replay, cfg.batch_size)
                 o, a, r, n, d = (
@@ -116,6 +116,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             ours = timed(train_dqn, tp_cfg, "epsilon", 0, Path(tmp))
         naive = timed(naive_loop, tp_cfg, n, 0)
+        # acting and storing only (no gradient steps): the per-step hot path on its own
+        act_cfg = tp_cfg.model_copy(update={"learning_starts": n + 1})
+        with tempfile.TemporaryDirectory() as tmp:
+            ours_act = timed(train_dqn, act_cfg, "epsilon", 0, Path(tmp))
+        naive_act = timed(naive_loop, act_cfg, n, 0)
         report["throughput"] = {
             "steps": n,
             "dlrl_steps_per_second": round(n / ours[0], 1),
@@ -123,6 +128,8 @@ def main() -> None:
             "naive_steps_per_second": round(n / naive[0], 1),
             "naive_steps_per_cpu_second": round(n / naive[1], 1),
             "speedup_cpu": round(naive[1] / ours[1], 2),
+            "acting_only_dlrl_steps_per_cpu_second": round(n / ours_act[1], 1),
+            "acting_only_naive_steps_per_cpu_second": round(n / naive_act[1], 1),
         }
 
     with tempfile.TemporaryDirectory() as tmp:
