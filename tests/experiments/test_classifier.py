@@ -126,5 +126,5 @@ def test_predict_with_mirror_averages_both_views() -> None:
 def test_architecture_layers_count_every_parameter() -> None:
     model = MLPClassifier((1, 28, 28), 10, [64, 32], dropout=0.1, batch_norm=True)
     layers = architecture_layers(model)
-    assert [shape for _, shape, _ in layers] == ["1x28x28", "784", "64", "32", "10"]
+    assert [shape for _, shape, _ in layers] == ["1x28x28", "784", "64, dropout 0.1", "32, dropout 0.1", "10"]
     assert sum(p for _, _, p in layers) == sum(p.numel() for p in model.parameters())

@@ -134,6 +134,9 @@ def architecture_layers(model: MLPClassifier) -> list[tuple[str, str, int]]:
         elif isinstance(module, nn.ReLU | nn.GELU | nn.SiLU | nn.Tanh):
             name, shape, params = layers[-1]
             layers[-1] = (f"{name}+{type(module).__name__}", shape, params)
+        elif isinstance(module, nn.Dropout):
+            name, shape, params = layers[-1]
+            layers[-1] = (name, f"{shape}, dropout {module.p:g}", params)
         elif isinstance(module, nn.Flatten):
             layers.append(("Flatten", str(int(np.prod(model.input_shape))), 0))
     name, shape, params = layers[-1]
