@@ -106,3 +106,17 @@ def test_autoencoder_folds_report_reconstruction_metrics(variant):
     assert {"val_loss", "val_loss_std", "val_mse", "val_loss_fold1"} <= set(rows[-1])
     if variant == "vae":  # the KL warm-up follows each fold's own epoch: beta 0.5, then 1
         assert [r["train_beta"] for r in rows] == [0.5, 1.0]
+
+
+def test_a_resumed_trials_repeated_epochs_count_once():
+    import pandas as pd
+
+    from dlrl.tune.results import _history
+
+    # checkpoint after epoch 1, interrupted after reporting epoch 2, resumed: epochs 2 and 3 reported again
+    frame = pd.DataFrame({"epoch": [1, 2, 2, 3], "val_mse": [5.0, 4.0, 4.5, 3.0], "done": [False] * 4})
+    assert _history(frame) == [
+        {"epoch": 1, "val_mse": 5.0},
+        {"epoch": 2, "val_mse": 4.5},
+        {"epoch": 3, "val_mse": 3.0},
+    ]

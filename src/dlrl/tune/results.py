@@ -46,10 +46,12 @@ def _history(frame: Any) -> list[dict[str, float]]:
     keep = [c for c in frame.columns if c in ("epoch", "seconds") or c.startswith(("train_", "val_"))]
     frame = frame[keep]
     rows = [{k: float(v) for k, v in row.items() if v == v} for row in frame.to_dict("records")]
-    for row in rows:
-        if "epoch" in row:
-            row["epoch"] = int(row["epoch"])
-    return rows
+    by_epoch: dict[int, dict[str, float]] = {}
+    for index, row in enumerate(rows):
+        epoch = int(row.get("epoch", index + 1))
+        # A resumed trial repeats the epochs after its last checkpoint: the later report of an epoch wins.
+        by_epoch[epoch] = {**row, "epoch": epoch}
+    return [by_epoch[epoch] for epoch in sorted(by_epoch)]
 
 
 def load_trials(run_dir: RunDir, setup: Any) -> list[TrialRecord]:
