@@ -48,6 +48,7 @@ def test_tiny_run_writes_every_figure_and_summary_key(four_epochs: Path) -> None
         "best_epoch",
         "best_val_accuracy",
         "train_seconds",
+        "train_cpu_seconds",
         "seconds_per_epoch",
         "dataset",
         "sample_data",
