@@ -82,7 +82,7 @@ class DQNConfig(ExperimentConfig):
     """Gradient steps per update."""
     gamma: float = Field(0.99, gt=0, le=1)
     """Discount factor."""
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(2e-3, gt=0)
     """Adam learning rate."""
     grad_clip: float | None = Field(10.0, gt=0)
     """Clip the gradient norm to this (None: no clipping)."""
