@@ -168,6 +168,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "CartPole-v1": {},
     "Acrobot-v1": {
         "total_steps": 50_000,
+        "lr": 1e-3,
         "exploration": {"epsilon_steps": 10_000},
         "stop_return": None,
         "eval_every": 2500,
