@@ -8,9 +8,18 @@ from dlrl.errors import CheckpointError
 from dlrl.rl.loop import load_q_network, train_dqn
 from dlrl.train.checkpoint import load_checkpoint
 
-TINY = {"total_steps": 300, "learning_starts": 100, "buffer_size": 500, "batch_size": 32, "eval_every": 150,
-        "eval_episodes": 2, "target_update": 50, "log_every": 50, "model": {"hidden_sizes": [16]},
-        "exploration": {"epsilon_steps": 200, "temperature_steps": 200}}
+TINY = {
+    "total_steps": 300,
+    "learning_starts": 100,
+    "buffer_size": 500,
+    "batch_size": 32,
+    "eval_every": 150,
+    "eval_episodes": 2,
+    "target_update": 50,
+    "log_every": 50,
+    "model": {"hidden_sizes": [16]},
+    "exploration": {"epsilon_steps": 200, "temperature_steps": 200},
+}
 
 
 def tiny(**changes) -> DQNConfig:
@@ -34,7 +43,8 @@ def test_train_writes_histories_and_checkpoints(tmp_path):
 def test_same_seed_same_run_and_softmax_runs(tmp_path):
     a = train_dqn(tiny(), "softmax", 3, tmp_path / "a")
     b = train_dqn(tiny(), "softmax", 3, tmp_path / "b")
-    assert a.episodes == b.episodes and a.updates == b.updates and a.evals[-1]["eval_mean"] == b.evals[-1]["eval_mean"]
+    assert a.episodes == b.episodes and a.updates == b.updates
+    assert a.evals[-1]["eval_mean"] == b.evals[-1]["eval_mean"]
     c = train_dqn(tiny(), "softmax", 4, tmp_path / "c")
     assert c.episodes != a.episodes
 
