@@ -111,8 +111,9 @@ def _write(tmp_path: Path, content: str | bytes, name: str = "data.csv") -> Path
         ("x,y\n" + ROWS).replace("\n", "\r\n"),  # CRLF
         "\ufeff" + ROWS.replace("\n", "\r\n") + "\r\n\r\n",  # BOM, CRLF, trailing blank lines
         " x , y \n" + ROWS.replace(",", " , "),  # spaces around cells
+        '"x","y"\n' + "".join(f'"{i / 10}","{(i / 10) ** 2}"\n' for i in range(20)),  # quoted cells
     ],
-    ids=["plain", "header", "bom", "crlf", "bom-crlf-blank", "spaces"],
+    ids=["plain", "header", "bom", "crlf", "bom-crlf-blank", "spaces", "quoted"],
 )
 def test_csv_accepts_the_usual_variants(tmp_path: Path, content: str) -> None:
     x, y = read_csv(_write(tmp_path, content))

@@ -201,7 +201,7 @@ def read_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         line = line.rstrip("\r")
         if not line.strip():
             continue
-        cells = [c.strip() for c in line.split(",")]
+        cells = [c.strip().strip('"').strip() for c in line.split(",")]  # spreadsheets may quote cells
         if len(cells) != 2:
             raise DataError(
                 f"{path}: line {number}: expected 2 comma-separated columns (x,y), got {len(cells)}"
