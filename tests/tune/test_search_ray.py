@@ -1,6 +1,7 @@
-"""Real Ray Tune searches on a tiny regression: one search shared by several checks, and Ctrl-C + --resume.
+"""A real Ray Tune search on a tiny regression, shared by every check here: started as `dlrl tune` in a
+subprocess, stopped with Ctrl-C after its first trial, then resumed in-process with --train-best.
 
-Ray start-up costs seconds, so these are few and marked slow.
+Ray start-up costs seconds, so this is the only search of the tune tests; marked slow.
 """
 
 from __future__ import annotations
@@ -23,9 +24,27 @@ from dlrl.cli import main
 from dlrl.config import build_config, read_config_file
 from dlrl.config.regression import RegressionConfig
 
-from .conftest import TINY_REGRESSION, alive, descendants
+from .conftest import alive, descendants
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+# Three trials one at a time, a checkpoint every epoch: Ctrl-C after the first leaves the rest to resume.
+ARGS = [
+    "tune",
+    "regression",
+    "--num-samples",
+    "3",
+    "--folds",
+    "2",
+    "--max-concurrent",
+    "1",
+    "data.num_points=300",
+    "data.test_points=200",
+    "epochs=10",
+    "ensemble=0",
+    "device=cpu",
+    "tune.checkpoint_every=1",
+]
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -40,43 +59,81 @@ def _wait_gone(pids: set[int], seconds: float = 15.0) -> set[int]:
     return alive(pids)
 
 
+def _interrupted_search(out: Path) -> dict:
+    """Run the search in a subprocess and press Ctrl-C (SIGINT to its process group) after trial 1."""
+    command = [sys.executable, "-m", "dlrl.cli", *ARGS, "--out", str(out)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
+    assert proc.stderr is not None
+    seen: set[int] = set()
+    for line in proc.stderr:
+        seen |= descendants(proc.pid)
+        if line.startswith("trial 1/3"):
+            break
+    seen |= descendants(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+    rest = proc.stderr.read()
+    code = proc.wait(timeout=90)
+    trials = _rows(out / "trials.csv")
+    finished = {t["trial"]: t for t in trials if t["status"] == "TERMINATED"}
+    stamps = {tid: (out / "search" / f"trial_{tid}" / "result.json").stat().st_mtime_ns for tid in finished}
+    return {
+        "code": code,
+        "stderr": rest,
+        "processes": seen,
+        "leftovers": _wait_gone(seen),
+        "finished": finished,
+        "stamps": stamps,
+    }
+
+
 @pytest.fixture(scope="module")
 def search(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("tune") / "run"
+    interrupted = _interrupted_search(out)
     before = descendants()
     handler = signal.getsignal(signal.SIGINT)
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = main(
-            [
-                "tune",
-                "regression",
-                "--out",
-                str(out),
-                "--num-samples",
-                "3",
-                "--folds",
-                "2",
-                "--train-best",
-                *TINY_REGRESSION,
-            ]
-        )
-    leftovers = _wait_gone(descendants() - before)
+        code = main([*ARGS, "--out", str(out), "--resume", "--train-best"])
     return {
+        "interrupted": interrupted,
         "code": code,
         "out": out,
         "stdout": stdout.getvalue(),
         "stderr": stderr.getvalue(),
-        "leftovers": leftovers,
+        "leftovers": _wait_gone(descendants() - before),
         "sigint_restored": signal.getsignal(signal.SIGINT) is handler,
     }
 
 
-def test_search_runs_quietly_and_leaves_no_process(search):
+def test_ctrl_c_stops_cleanly_and_leaves_no_process(search):
+    first = search["interrupted"]
+    assert first["code"] == 130, first["stderr"]
+    assert "interrupted; continue with the same command plus --resume" in first["stderr"]
+    assert len(first["processes"]) > 3  # Ray's processes were there ...
+    assert not first["leftovers"]  # ... and are all gone
+    assert first["finished"]  # trial 1 at least
+
+
+def test_resume_finishes_the_search_without_rerunning_finished_trials(search):
     assert search["code"] == 0, search["stderr"]
+    out = search["out"]
+    trials = _rows(out / "trials.csv")
+    assert len(trials) == 3 and {t["status"] for t in trials} == {"TERMINATED"}
+    assert all(int(t["epochs"]) <= 10 for t in trials)  # a resumed trial's repeated epochs count once
+    for tid, row in search["interrupted"]["finished"].items():
+        assert (out / "search" / f"trial_{tid}" / "result.json").stat().st_mtime_ns == search["interrupted"][
+            "stamps"
+        ][tid]
+        assert next(t for t in trials if t["trial"] == tid) == row
+
+
+def test_search_runs_quietly_and_leaves_no_process(search):
     err = search["stderr"]
     trial_lines = [line for line in err.splitlines() if line.startswith("trial ")]
-    assert len(trial_lines) == 3 and all("| best val_mse=" in line for line in trial_lines), err
+    assert trial_lines and all("| best val_mse=" in line for line in trial_lines), err
+    assert trial_lines[-1].startswith("trial 3/3"), err  # counted across the interruption
     for noise in ("Token authentication", "WARNING", "╭", "[I ", "Traceback", "View detailed results"):
         assert noise not in err, err
     assert "Started a local Ray instance" in (search["out"] / "ray.log").read_text()
@@ -88,7 +145,6 @@ def test_search_runs_quietly_and_leaves_no_process(search):
 def test_search_writes_trials_best_config_figures_and_summary(search):
     out = search["out"]
     trials = _rows(out / "trials.csv")
-    assert len(trials) == 3 and {t["status"] for t in trials} == {"TERMINATED"}
     assert {"val_mse", "val_mse_std", "best_epoch", "optim.lr", "model.hidden_sizes"} <= set(trials[0])
     epochs = _rows(out / "metrics.csv")
     assert {r["trial"] for r in epochs} == {t["trial"] for t in trials}
@@ -104,67 +160,10 @@ def test_search_writes_trials_best_config_figures_and_summary(search):
     config = build_config(RegressionConfig, read_config_file(out / "best_config.yaml"), "best_config.yaml")
     assert config.optim.lr == pytest.approx(float(best["optim.lr"]))
     assert config.model.hidden_sizes == json.loads(best["model.hidden_sizes"])
-    assert config.epochs == 4 and config.data.num_points == 120
+    assert config.epochs == 10 and config.data.num_points == 300
     # --train-best trained exactly that config on the full training data and tested it once
     assert yaml.safe_load((out / "best" / "config.yaml").read_text()) == config.model_dump(mode="json")
     assert summary["best_test_mse"] == json.loads((out / "best" / "summary.json").read_text())["test_mse"]
     # config.yaml re-runs the search: the experiment config plus a 'tune' section
     stored = yaml.safe_load((out / "config.yaml").read_text())
     assert stored["experiment"] == "regression" and stored["tune"]["folds"] == 2
-
-
-def _spawn(out: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "dlrl.cli",
-        "tune",
-        "regression",
-        "--out",
-        str(out),
-        "--num-samples",
-        "3",
-        "--max-concurrent",
-        "1",
-        "--scheduler",
-        "fifo",
-        "--search",
-        "random",
-        "data.num_points=300",
-        "epochs=10",
-        "ensemble=0",
-        "device=cpu",
-        "tune.checkpoint_every=1",
-        *extra,
-    ]
-
-
-def test_ctrl_c_stops_cleanly_and_resume_skips_finished_trials(tmp_path):
-    out = tmp_path / "run"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(_spawn(out), stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
-    assert proc.stderr is not None
-    seen: set[int] = set()
-    for line in proc.stderr:
-        seen |= descendants(proc.pid)
-        if line.startswith("trial 1/3"):
-            break
-    seen |= descendants(proc.pid)
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
-    rest = proc.stderr.read()
-    assert proc.wait(timeout=60) == 130, rest
-    assert "interrupted; continue with the same command plus --resume" in rest
-    assert len(seen) > 3  # Ray's processes were there ...
-    assert not _wait_gone(seen)  # ... and are all gone
-    first = _rows(out / "trials.csv")
-    finished = {t["trial"]: t for t in first if t["status"] == "TERMINATED" and t["epochs"] == "10"}
-    assert finished
-    stamps = {tid: (out / "search" / f"trial_{tid}" / "result.json").stat().st_mtime_ns for tid in finished}
-
-    code = main(_spawn(out, "--resume")[3:])
-    assert code == 0
-    trials = _rows(out / "trials.csv")
-    assert len(trials) == 3 and all(t["status"] == "TERMINATED" and t["epochs"] == "10" for t in trials)
-    for tid, row in finished.items():  # finished trials were not run again
-        assert (out / "search" / f"trial_{tid}" / "result.json").stat().st_mtime_ns == stamps[tid]
-        assert next(t for t in trials if t["trial"] == tid) == row
