@@ -278,7 +278,7 @@ def write_figures(
         labels[f"softmax temperature ({e.temperature_decay})"] = "temperature"
     run_dir.save_figure(plot_schedules(steps, schedules, labels), "exploration_schedule")
     run_dir.save_figure(plot_training_stats(updates), "loss_and_q")
-    pooled = {
+    pooled: dict[str, np.ndarray] = {
         ex: np.concatenate([r["final_returns"] for r in records.values() if r["exploration"] == ex])
         for ex in cfg.explorations
     }
@@ -373,9 +373,10 @@ def play(
     target = Path(out) if out else run_dir.path / "videos" / f"{name}.gif"
     if target.suffix.lower() != ".gif":
         raise DlrlError(f"--out {target}: the video path must end in .gif (an .mp4 is written beside it)")
-    written = []
+    written: list[Path] = []
+    frames_list: list[Any] = list(frames)
     with atomic_path(target) as tmp:
-        imageio.mimsave(tmp, frames, format="GIF", duration=1000 * every / fps, loop=0)
+        imageio.mimsave(tmp, frames_list, format="GIF", duration=1000 * every / fps, loop=0)
     written.append(target)
     try:
         import imageio_ffmpeg  # noqa: F401
@@ -384,7 +385,7 @@ def play(
     else:
         mp4 = target.with_suffix(".mp4")
         with atomic_path(mp4) as tmp:
-            imageio.mimsave(tmp, frames, format="FFMPEG", fps=fps / every)
+            imageio.mimsave(tmp, frames_list, format="FFMPEG", fps=fps / every)
         written.append(mp4)
     log.info("%s: %d greedy episode(s), returns %s", name, episodes, ", ".join(f"{r:g}" for r in returns))
     return written

@@ -21,8 +21,8 @@ def td_target(
 @torch.no_grad()
 def polyak_update(online: nn.Module, target: nn.Module, tau: float) -> None:
     """target <- tau * online + (1 - tau) * target, in place; tau=1 is a hard copy."""
-    online_params = list(online.parameters())
-    target_params = list(target.parameters())
+    online_params: list[torch.Tensor] = list(online.parameters())
+    target_params: list[torch.Tensor] = list(target.parameters())
     if tau >= 1.0:
         torch._foreach_copy_(target_params, online_params)
     else:

@@ -158,7 +158,7 @@ class DQNTrainer:
     def reset_networks(self) -> None:
         """Fresh weights for the online and target nets and a fresh Adam state; the replay memory stays."""
         for module in self.q_net.modules():
-            if hasattr(module, "reset_parameters"):
+            if isinstance(module, torch.nn.Linear):
                 module.reset_parameters()
         polyak_update(self.q_net, self.target_net, 1.0)
         self.optimizer.state.clear()
@@ -193,8 +193,9 @@ class DQNTrainer:
                     else boltzmann_action(q_values, value, rng)
                 )
             next_obs, reward, terminated, truncated, _ = env.step(action)
+            reward = float(reward)
             replay.add(obs, action, reward, next_obs, terminated)  # truncation still bootstraps
-            episode_return += float(reward)
+            episode_return += reward
             episode_length += 1
             if terminated or truncated:
                 self.episode += 1

@@ -124,7 +124,8 @@ def plot_return_histogram(
     if values and sum(len(v) for v in values):
         low = min(v.min() for v in values if len(v))
         high = max(v.max() for v in values if len(v))
-        bins = np.linspace(low - 0.5, high + 0.5, 31) if high > low else np.array([low - 0.5, low + 0.5])
+        edges = np.linspace(low - 0.5, high + 0.5, 31) if high > low else np.array([low - 0.5, low + 0.5])
+        bins = [float(b) for b in edges]
         for label, v in zip(returns, values, strict=True):
             ax.hist(v, bins=bins, alpha=0.6, label=f"{label}: {v.mean():.1f} ± {v.std():.1f} (n={len(v)})")
         ax.legend(fontsize=8)
