@@ -50,8 +50,8 @@ class LatentConfig(Config):
     """Embed the test encodings with t-SNE (PCA 2-D is always drawn)."""
     tsne_samples: int = Field(10000, gt=0)
     """Embed at most this many test encodings."""
-    tsne_method: Literal["opentsne", "sklearn"] = "opentsne"
-    """t-SNE implementation: openTSNE (FFT gradients) or scikit-learn (Barnes-Hut)."""
+    tsne_method: Literal["auto", "opentsne", "sklearn"] = "auto"
+    """t-SNE: openTSNE (FFT gradients), scikit-learn (Barnes-Hut), auto: sklearn below 10,000 points."""
     n_jobs: int = Field(2, gt=0)
     """Threads for t-SNE (the machine's core count is a good value)."""
 
