@@ -101,7 +101,7 @@ class FinetuneConfig(ExperimentConfig):
     """Which experiment this config is for."""
     encoder_run: str | None = None
     """AutoEncoder run whose encoder is fine-tuned (relative: from the cwd, else beside this run)."""
-    labels: list[int | Literal["all"]] = Field(default_factory=lambda: [100, 1000, "all"])
+    labels: list[int | Literal["all"]] = Field(default_factory=lambda: [100, 1000, "all"])  # type: ignore[arg-type]
     """Numbers of labelled training images (class-balanced subsets), or 'all'."""
     head_hidden: int = Field(64, ge=0)
     """Hidden width of the classifier head on the code (0: a single linear layer)."""

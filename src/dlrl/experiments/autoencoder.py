@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -208,7 +208,7 @@ def cross_validate(
 
 @torch.no_grad()
 def encode_all(
-    model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 1000
+    model: AutoEncoder | VAE, x: torch.Tensor, device: torch.device, batch_size: int = 1000
 ) -> torch.Tensor:
     """Codes (N, d) in eval mode: the AutoEncoder's z, the VAE's mu."""
     model.eval()
@@ -414,7 +414,7 @@ def run(cfg: AutoEncoderConfig, run_dir: RunDir, resume: bool = False) -> dict[s
 
 
 def latent_analysis(
-    cfg: AutoEncoderConfig, model: nn.Module, data: ImageData, device: torch.device, run_dir: RunDir
+    cfg: AutoEncoderConfig, model: AutoEncoder | VAE, data: ImageData, device: torch.device, run_dir: RunDir
 ) -> dict[str, Any]:
     """PCA and t-SNE (timed) of up to latent.tsne_samples test encodings, coloured by class."""
     from sklearn.decomposition import PCA
@@ -479,7 +479,7 @@ def _pick_indices(labels: np.ndarray, num_classes: int, count: int) -> list[int]
 @torch.no_grad()
 def write_figures(
     cfg: AutoEncoderConfig,
-    model: nn.Module,
+    model: AutoEncoder | VAE,
     data: ImageData,
     history: list[dict[str, float]],
     metrics: dict[str, Any],
@@ -488,7 +488,10 @@ def write_figures(
     device: torch.device,
 ) -> None:
     model.eval()
-    groups = {"loss": ["train_loss", "val_loss"], "MSE per pixel": ["train_mse", "val_mse"]}
+    groups: dict[str, Sequence[str]] = {
+        "loss": ["train_loss", "val_loss"],
+        "MSE per pixel": ["train_mse", "val_mse"],
+    }
     run_dir.save_figure(plot_curves(history, groups), "loss_curves")
     index = _pick_indices(data.test_y.numpy(), len(data.classes), FIGURE_IMAGES)
     originals = data.test_x[index]
@@ -530,12 +533,13 @@ def write_figures(
             ),
             "elbo_terms",
         )
+        assert isinstance(model, VAE)
         write_vae_figures(cfg, model, data, run_dir, device)
 
 
 @torch.no_grad()
 def write_vae_figures(
-    cfg: AutoEncoderConfig, model: nn.Module, data: ImageData, run_dir: RunDir, device: torch.device
+    cfg: AutoEncoderConfig, model: VAE, data: ImageData, run_dir: RunDir, device: torch.device
 ) -> None:
     """Samples from the prior, the decoded manifold, and an interpolation between two test images."""
     d = cfg.model.latent_dim

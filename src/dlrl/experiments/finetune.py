@@ -147,7 +147,7 @@ def train_classifier(
     groups: list[dict[str, Any]] = [{"params": list(model.head.parameters()), "lr": cfg.optim.lr}]
     if not model.freeze_encoder:
         groups.append({"params": list(model.encoder.parameters()), "lr": cfg.optim.lr * encoder_lr_factor})
-    optimizer = make_optimizer(groups, cfg.optim)  # the groups' own lr override the config's
+    optimizer = make_optimizer(groups, cfg.optim)  # type: ignore[arg-type]  # param groups: their lr wins
     if cfg.optim.schedule == "onecycle":  # per-group peaks, so the encoder keeps its factor
         scheduler, per_batch = (
             torch.optim.lr_scheduler.OneCycleLR(
@@ -210,7 +210,7 @@ def run(cfg: FinetuneConfig, run_dir: RunDir, resume: bool = False) -> dict[str,
             history = train_classifier(model, cfg, x, y, cfg.seed, device, factor)
             test_accuracy = accuracy(model, data.test_x, data.test_y, device)
             table[str(n)][mode] = test_accuracy
-            history = [{"labels": n, "mode": mode, **row} for row in history]
+            history = [{"labels": n, "mode": mode, **row} for row in history]  # type: ignore[dict-item]
             rows.extend(history)
             save_checkpoint(
                 path,
@@ -247,10 +247,10 @@ def run(cfg: FinetuneConfig, run_dir: RunDir, resume: bool = False) -> dict[str,
         "test_images": len(data.test_x),
         "seconds_training": round(time.perf_counter() - started, 2),
     }
-    for n, accs in table.items():
+    for key, accs in table.items():
         for mode, value in accs.items():
-            summary[f"accuracy_{mode}_{n}"] = value
-        summary[f"finetune_gain_{n}"] = accs["finetuned"] - accs["scratch"]
+            summary[f"accuracy_{mode}_{key}"] = value
+        summary[f"finetune_gain_{key}"] = accs["finetuned"] - accs["scratch"]
     summary["accuracy"] = table
     return summary
 
