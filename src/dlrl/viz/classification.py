@@ -35,8 +35,15 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str]) -> Figure:
         threshold = matrix.max() / 2
         for i in range(matrix.shape[0]):
             for j in range(matrix.shape[1]):
-                ax.text(j, i, format(matrix[i, j], fmt), ha="center", va="center", fontsize=6,
-                        color="white" if matrix[i, j] > threshold else "black")
+                ax.text(
+                    j,
+                    i,
+                    format(matrix[i, j], fmt),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if matrix[i, j] > threshold else "black",
+                )
     return fig
 
 
@@ -62,13 +69,17 @@ def plot_architecture(layers: Sequence[tuple[str, str, int]], title: str = "Arch
     ax.set_ylim(0, 1)
     ax.axis("off")
     for i, (name, shape, params) in enumerate(layers):
-        box = FancyBboxPatch((i + 0.08, 0.25), 0.84, 0.5, boxstyle="round,pad=0.02", fc="#dbe9f6", ec="#31708f")
+        box = FancyBboxPatch(
+            (i + 0.08, 0.25), 0.84, 0.5, boxstyle="round,pad=0.02", fc="#dbe9f6", ec="#31708f"
+        )
         ax.add_patch(box)
         ax.text(i + 0.5, 0.6, name, ha="center", va="center", fontsize=8, weight="bold")
         ax.text(i + 0.5, 0.45, shape, ha="center", va="center", fontsize=7)
         ax.text(i + 0.5, 0.32, f"{params:,} params" if params else "", ha="center", va="center", fontsize=6)
         if i:
-            ax.add_patch(FancyArrowPatch((i - 0.08, 0.5), (i + 0.08, 0.5), arrowstyle="->", mutation_scale=10))
+            ax.add_patch(
+                FancyArrowPatch((i - 0.08, 0.5), (i + 0.08, 0.5), arrowstyle="->", mutation_scale=10)
+            )
     total = sum(p for _, _, p in layers)
     ax.set_title(f"{title}: {total:,} parameters")
     return fig
