@@ -31,7 +31,7 @@ def _status(out: Path) -> dict:
 def test_tiny_part1_run_writes_report_and_tensorboard(tmp_path: Path) -> None:
     out = tmp_path / "run"
     code = main(
-        ["run", "--quick", "--only", "part1", "--out", str(out), "--tensorboard", *TINY,
+        ["run", "--quick", "--only", "regression,classifier", "--out", str(out), "--tensorboard", *TINY,
          "--set", "classifier.epochs=1"]
     )  # fmt: skip
     assert code == 0
@@ -73,7 +73,7 @@ def test_tiny_part1_run_writes_report_and_tensorboard(tmp_path: Path) -> None:
 def test_failed_section_is_recorded_and_the_rest_still_runs(tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
     code = main(
-        ["run", "--quick", "--only", "part1", "--out", str(out), *TINY, "--set", "classifier.epochs=1",
+        ["run", "--quick", "--only", "regression,classifier", "--out", str(out), *TINY, "--set", "classifier.epochs=1",
          "--set", "regression.data.csv=" + str(tmp_path / "missing.csv")]
     )  # fmt: skip
     assert code == 1
@@ -88,7 +88,7 @@ def test_failed_section_is_recorded_and_the_rest_still_runs(tmp_path: Path, caps
 
 def test_interrupt_then_resume_skips_finished_and_continues(tmp_path: Path, caplog) -> None:
     out = tmp_path / "run"
-    args = ["run", "--quick", "--only", "part1", "--out", str(out), *TINY, "--set", "classifier.epochs=3"]
+    args = ["run", "--quick", "--only", "regression,classifier", "--out", str(out), *TINY, "--set", "classifier.epochs=3"]
 
     class CtrlC(logging.Filter):
         """Ctrl-C arriving while the classifier's second epoch ends (before its checkpoint is written)."""
@@ -177,7 +177,12 @@ def test_every_section_has_an_expected_duration_and_a_registered_experiment() ->
     names = [s.name for s in run_all.SECTIONS]
     assert len(names) == len(set(names))
     for section in run_all.SECTIONS:
-        assert section.experiment in EXPERIMENTS, section
+        if section.experiment.startswith(run_all.SEARCH_PREFIX):
+            from dlrl.tune.interface import ADAPTERS
+
+            assert section.experiment[len(run_all.SEARCH_PREFIX) :] in ADAPTERS, section
+        else:
+            assert section.experiment in EXPERIMENTS, section
         assert section.part in ("part1", "part2", "part3"), section
     assert set(run_all.EXPECTED_SECONDS) <= set(names)
 

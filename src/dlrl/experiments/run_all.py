@@ -33,12 +33,14 @@ log = logging.getLogger(__name__)
 class Section:
     name: str  # directory name under the run
     part: str  # part1 / part2 / part3, for --only / --skip
-    experiment: str  # registry name
+    experiment: str  # registry name, or "tune:<experiment>" for a hyperparameter search of it
     overrides: dict[str, Any] = field(default_factory=dict)  # dotted keys applied on top of the profile
 
 
 SECTIONS: list[Section] = [
     Section("regression", "part1", "regression"),
+    # A small Ray Tune search of the regression net (K-fold CV per trial), its best config trained and tested.
+    Section("search", "part1", "tune:regression"),
     Section("classifier", "part1", "classifier"),
     Section("autoencoder", "part2", "autoencoder", {"variant": "ae"}),
     Section("dae", "part2", "autoencoder", {"variant": "dae"}),
@@ -53,6 +55,7 @@ SECTIONS: list[Section] = [
 # is scaled by how fast the finished sections really were. Sections not listed use DEFAULT_EXPECTED.
 EXPECTED_SECONDS: dict[str, tuple[float, float]] = {
     "regression": (75, 300),
+    "search": (50, 720),
     "classifier": (15, 400),
     "autoencoder": (75, 900),
     "dae": (90, 900),
@@ -117,6 +120,16 @@ def expected_seconds(sections: list[Section], quick: bool) -> dict[str, float]:
     return {s.name: EXPECTED_SECONDS.get(s.name, DEFAULT_EXPECTED)[0 if quick else 1] for s in sections}
 
 
+SEARCH_PREFIX = "tune:"
+
+
+def _run_search_section(setup: Any, path: Path) -> None:
+    """A search section: search into ``path`` (continuing an interrupted one), then train the best config."""
+    from dlrl.tune.search import run_search
+
+    run_search(setup, path, resume=(path / "config.yaml").is_file(), train_best=True)
+
+
 def _resolve_configs(
     sections: list[Section], quick: bool, seed: int, sets: dict[str, list[str]], data_dir: str | None
 ) -> dict[str, Any]:
@@ -129,6 +142,17 @@ def _resolve_configs(
 
     configs: dict[str, Any] = {}
     for section in sections:
+        if section.experiment.startswith(SEARCH_PREFIX):
+            from dlrl.tune.search import resolve_search
+
+            try:
+                configs[section.name] = resolve_search(
+                    section.experiment[len(SEARCH_PREFIX) :], quick=quick, options={"seed": seed},
+                    overrides=sets.get(section.name),
+                )
+            except DlrlError as err:
+                raise DlrlError(f"section '{section.name}': {err}") from None
+            continue
         entry = EXPERIMENTS.get(section.experiment)
         if entry is None:
             configs[section.name] = (
@@ -362,9 +386,12 @@ def run_all(
             config = configs[section.name]
             if isinstance(config, str):
                 raise DlrlError(config)
-            entry = get_experiment(section.experiment)
-            run_dir, created, section_resume = _section_dir(section, config, out, resume, status)
-            run_experiment(entry, config, run_dir, section_resume, created)
+            if section.experiment.startswith(SEARCH_PREFIX):
+                _run_search_section(config, out / section.name)
+            else:
+                entry = get_experiment(section.experiment)
+                run_dir, created, section_resume = _section_dir(section, config, out, resume, status)
+                run_experiment(entry, config, run_dir, section_resume, created)
             record["status"] = "done"
         except Exception as err:  # a failing section is recorded; the others still run
             record.update(
