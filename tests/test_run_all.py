@@ -12,6 +12,9 @@ import pytest
 from dlrl.cli import main
 from dlrl.experiments import run_all
 
+# Part 1 without its Ray search section (tests/tune covers the search; Ray would add seconds to each test).
+PART1 = "regression,classifier"
+
 # Tiny budgets on top of --quick: every section still trains, evaluates and draws its figures.
 TINY = [
     "--set", "regression.epochs=2",
@@ -31,7 +34,7 @@ def _status(out: Path) -> dict:
 def test_tiny_part1_run_writes_report_and_tensorboard(tmp_path: Path) -> None:
     out = tmp_path / "run"
     code = main(
-        ["run", "--quick", "--only", "regression,classifier", "--out", str(out), "--tensorboard", *TINY,
+        ["run", "--quick", "--only", PART1, "--out", str(out), "--tensorboard", *TINY,
          "--set", "classifier.epochs=1"]
     )  # fmt: skip
     assert code == 0
@@ -73,7 +76,7 @@ def test_tiny_part1_run_writes_report_and_tensorboard(tmp_path: Path) -> None:
 def test_failed_section_is_recorded_and_the_rest_still_runs(tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
     code = main(
-        ["run", "--quick", "--only", "regression,classifier", "--out", str(out), *TINY, "--set", "classifier.epochs=1",
+        ["run", "--quick", "--only", PART1, "--out", str(out), *TINY, "--set", "classifier.epochs=1",
          "--set", "regression.data.csv=" + str(tmp_path / "missing.csv")]
     )  # fmt: skip
     assert code == 1
@@ -88,7 +91,7 @@ def test_failed_section_is_recorded_and_the_rest_still_runs(tmp_path: Path, caps
 
 def test_interrupt_then_resume_skips_finished_and_continues(tmp_path: Path, caplog) -> None:
     out = tmp_path / "run"
-    args = ["run", "--quick", "--only", "regression,classifier", "--out", str(out), *TINY, "--set", "classifier.epochs=3"]
+    args = ["run", "--quick", "--only", PART1, "--out", str(out), *TINY, "--set", "classifier.epochs=3"]
 
     class CtrlC(logging.Filter):
         """Ctrl-C arriving while the classifier's second epoch ends (before its checkpoint is written)."""
