@@ -1,5 +1,6 @@
 """Tiny real CartPole runs of the DQN loop: a few hundred steps, learning from step 100."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -98,3 +99,65 @@ def test_reset_networks_keeps_replay_and_syncs_target(tmp_path):
 def test_periodic_resets_run(tmp_path):
     result = train_dqn(tiny(reset_every=100), "epsilon", 0, tmp_path)
     assert result.steps == 300 and len(result.evals) == 2
+
+
+class FixedReturns:
+    """Stands in for a GreedyEvaluator: hands out the given evaluation returns in order."""
+
+    def __init__(self, *returns: list[float]):
+        self.queue = [np.array(r, dtype=float) for r in returns]
+        self.seeds: list[int] = []
+
+    def returns(self, q_net, seed: int) -> np.ndarray:
+        self.seeds.append(seed)
+        return self.queue.pop(0)
+
+    def close(self) -> None:
+        pass
+
+
+def evaluate_at(trainer, step: int) -> bool:
+    trainer.step = step  # as the training loop sets it before evaluating
+    return trainer._evaluate(step, None)
+
+
+def test_high_evaluation_counts_only_once_confirmed_on_more_episodes(tmp_path):
+    from dlrl.rl.loop import DQNTrainer
+
+    # solve return 475 (CartPole-v1), stop at 500; 20-episode means stand in as 2 and 3 numbers
+    trainer = DQNTrainer(tiny(confirm_episodes=3, stop_return=500.0), "epsilon", 0, tmp_path)
+    real = trainer.confirmer
+    trainer.evaluator = FixedReturns([400, 420], [480, 500], [500, 500], [500, 500])
+    trainer.confirmer = FixedReturns([300, 500, 400], [500, 490, 500], [500, 500, 500])
+    try:
+        assert evaluate_at(trainer, 100) is False  # 410: below 475, not re-checked, best so far
+        assert evaluate_at(trainer, 200) is False  # 490 fails confirmation (400): not best
+        assert load_checkpoint(tmp_path / "best.pt")["step"] == 100
+        assert trainer.result.best_eval == 410 and trainer.result.solved_step is None
+        assert evaluate_at(trainer, 300) is False  # 500 confirmed at 496.7: best and solved, no stop
+        assert load_checkpoint(tmp_path / "best.pt")["step"] == 300
+        assert trainer.result.solved_step == 300
+        assert evaluate_at(trainer, 400) is True  # confirmed 500: stop
+        rows = trainer.result.evals
+        assert [r["confirmed"] for r in rows] == [0, 1, 1, 1]
+        assert [r["score"] for r in rows] == pytest.approx([410, 400, 496.6667, 500], abs=1e-3)
+        assert [r["eval_mean"] for r in rows] == [410, 490, 500, 500]
+        # confirmation episodes never reuse the seeds of another evaluation
+        seeds = [s + i for s in trainer.confirmer.seeds for i in range(3)]
+        assert len(set(seeds)) == len(seeds)
+    finally:
+        trainer.confirmer = real
+        trainer.close()
+
+
+def test_no_confirmation_when_switched_off(tmp_path):
+    from dlrl.rl.loop import DQNTrainer
+
+    trainer = DQNTrainer(tiny(confirm_episodes=None, stop_return=500.0), "epsilon", 0, tmp_path)
+    assert trainer.confirmer is None
+    trainer.evaluator = FixedReturns([500, 500])
+    try:
+        assert evaluate_at(trainer, 100) is True  # the 2-episode mean alone stops training
+        assert trainer.result.evals[0]["confirmed"] == 0
+    finally:
+        trainer.close()

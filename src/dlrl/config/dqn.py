@@ -100,12 +100,15 @@ class DQNConfig(ExperimentConfig):
     """Environment steps between greedy evaluations (separate env instances)."""
     eval_episodes: int = Field(20, gt=0)
     """Greedy episodes per periodic evaluation; the best checkpoint is chosen by their mean return."""
+    confirm_episodes: int | None = Field(100, gt=0)
+    """An evaluation reaching the solve return is re-checked on this many fresh greedy episodes, and that mean
+    is what counts for best.pt, solving and early stopping (None: the eval_episodes mean counts)."""
     final_episodes: int = Field(100, gt=0)
     """Greedy episodes of the final evaluation of the best checkpoint."""
     solve_return: float | None = None
     """Mean greedy return counted as solved (None: the env's reward threshold, 475 for CartPole-v1)."""
     stop_return: float | None = 500.0
-    """Stop early once a periodic evaluation's mean reaches this (None: never)."""
+    """Stop early once a periodic evaluation's (confirmed) mean reaches this (None: never)."""
     log_every: int = Field(250, gt=0)
     """Environment steps between loss / Q-value log rows."""
 

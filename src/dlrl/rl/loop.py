@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 # Seeds of evaluation episodes are offset from the run seed so they never replay a training episode.
 EVAL_SEED_OFFSET = 10_000_000
 FINAL_SEED_OFFSET = 20_000_000
+CONFIRM_SEED_OFFSET = 30_000_000
 
 
 def build_q_network(cfg: DQNConfig, info: EnvInfo) -> QNetwork:
@@ -96,6 +97,12 @@ class DQNTrainer:
         self.learn_from = cfg.learning_starts
         self.env = make_env(cfg.env)
         self.evaluator = GreedyEvaluator(cfg.env, cfg.eval_episodes)
+        # a high periodic evaluation is re-checked on more episodes before it counts (noisy 20-episode means)
+        self.confirmer = (
+            GreedyEvaluator(cfg.env, cfg.confirm_episodes)
+            if cfg.confirm_episodes is not None and self.solve_at is not None
+            else None
+        )
         self.replay = ReplayBuffer(cfg.buffer_size, info.obs_shape)
         self.done = False
         self._new_episode()
@@ -107,6 +114,8 @@ class DQNTrainer:
     def close(self) -> None:
         self.env.close()
         self.evaluator.close()
+        if self.confirmer is not None:
+            self.confirmer.close()
 
     def state(self) -> dict[str, Any]:
         r = self.result
@@ -258,29 +267,40 @@ class DQNTrainer:
         return result
 
     def _evaluate(self, step: int, on_eval: Callable[[dict[str, float]], bool] | None) -> bool:
-        """Greedy evaluation; keeps best.pt and last.pt; True when training should stop."""
+        """Greedy evaluation; keeps best.pt and last.pt; True when training should stop.
+
+        The score that picks best.pt, marks the solve step and stops early is the eval_episodes mean, or, when
+        that reaches the solve return, the mean of confirm_episodes further episodes on their own env seeds
+        (a lucky 20-episode evaluation of an unstable policy must not become best.pt nor stop training).
+        """
         result, cfg = self.result, self.cfg
         returns = self.evaluator.returns(self.q_net, self.seed + EVAL_SEED_OFFSET + step)
-        mean = float(returns.mean())
+        mean = score = float(returns.mean())
+        confirmed = self.confirmer is not None and self.solve_at is not None and mean >= self.solve_at
+        if confirmed and self.confirmer is not None and cfg.confirm_episodes is not None:
+            seed = self.seed + CONFIRM_SEED_OFFSET + step * cfg.confirm_episodes  # unused by other evals
+            score = float(self.confirmer.returns(self.q_net, seed).mean())
         row = {
             "step": step,
             "eval_mean": mean,
             "eval_std": float(returns.std()),
             "eval_min": float(returns.min()),
+            "score": score,
+            "confirmed": int(confirmed),
             "episodes": self.episode,
             "seconds": round(result.train_seconds, 3),
         }
         result.evals.append(row)
-        improved = mean > result.best_eval
+        improved = score > result.best_eval
         if improved:
-            result.best_eval, result.best_step = mean, step
-        if result.solved_step is None and self.solve_at is not None and mean >= self.solve_at:
+            result.best_eval, result.best_step = score, step
+        if result.solved_step is None and self.solve_at is not None and score >= self.solve_at:
             result.solved_step = step
         result.steps = step
         if improved:
             self._save("best.pt")
         self._save("last.pt")
-        stop = cfg.stop_return is not None and mean >= cfg.stop_return
+        stop = cfg.stop_return is not None and score >= cfg.stop_return
         if on_eval is not None and on_eval(row) is False:
             stop = True
         return stop
