@@ -13,14 +13,25 @@ from dlrl.config.classifier import ClassifierConfig
 from dlrl.experiments.classifier import (
     TARGETS,
     architecture_layers,
+    evaluate,
     hflip_enabled,
     make_augment,
     predict,
     use_bf16,
 )
-from dlrl.models.mlp import MLPClassifier
+from dlrl.models.mlp import MLPClassifier, WeightEMA
+from dlrl.rundir import RunDir
+from dlrl.train.checkpoint import load_checkpoint
 
-TINY = ["data.limit=512", "model.hidden_sizes=[32]", "batch_size=64", "device=cpu", "augment.hflip=true"]
+# With a moving average of the weights, so the determinism and resume tests cover it too.
+TINY = [
+    "data.limit=512",
+    "model.hidden_sizes=[32]",
+    "batch_size=64",
+    "device=cpu",
+    "augment.hflip=true",
+    "ema_decay=0.9",
+]
 FIGURES = {"architecture", "confusion_matrix", "per_class_accuracy", "learning_curves", "misclassified"}
 
 
@@ -129,3 +140,63 @@ def test_architecture_layers_count_every_parameter() -> None:
     layers = architecture_layers(model)
     assert [shape for _, shape, _ in layers] == ["1x28x28", "784", "64, dropout 0.1", "32, dropout 0.1", "10"]
     assert sum(p for _, _, p in layers) == sum(p.numel() for p in model.parameters())
+
+
+def test_weight_ema_update_matches_hand_computation_and_eval_uses_the_average() -> None:
+    torch.manual_seed(0)
+    net = WeightEMA(MLPClassifier((1, 2, 2), 2, [3], batch_norm=True), decay=0.5)
+    live, ema = net.model.net[1].weight, net.ema.net[1].weight
+    before = ema.detach().clone()
+    with torch.no_grad():
+        live.add_(1.0)
+        net.model.net[2].running_mean.fill_(0.25)
+    net.update()  # first update: warm-up decay min(0.5, 2/11) = 2/11
+    torch.testing.assert_close(ema, before + (1 - 2 / 11) * (live.detach() - before))
+    torch.testing.assert_close(net.ema.net[2].running_mean, torch.full((3,), 0.25))  # buffers copied
+    for _ in range(20):
+        net.update()  # warm-up over: decay 0.5
+    previous = ema.detach().clone()
+    net.update()
+    torch.testing.assert_close(ema, 0.5 * previous + 0.5 * live.detach())
+    x = torch.rand(5, 1, 2, 2)
+    with torch.no_grad():
+        live.add_(3.0)  # live and average now differ
+        torch.testing.assert_close(net.eval()(x), net.ema.eval()(x))
+        assert not torch.allclose(net.eval()(x), net.model.eval()(x))
+        torch.testing.assert_close(net.train()(x), net.model(x))  # train mode: the live model
+        assert net.model.training
+
+
+def test_run_checkpoints_the_average_and_evaluate_uses_it(four_epochs: Path) -> None:
+    state = load_checkpoint(four_epochs / "checkpoints" / "best.pt")["model"]
+    live = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
+    ema = {k[len("ema.") :]: v for k, v in state.items() if k.startswith("ema.")}
+    assert live.keys() == ema.keys() and int(state["updates"]) > 0
+    assert not torch.equal(live["net.1.weight"], ema["net.1.weight"])  # the average is not the live weights
+    summary = _summary(four_epochs)
+    assert summary["ema"] is True
+    assert evaluate(RunDir(four_epochs))["test_loss"] == summary["test_loss"]
+    # Evaluating the live weights instead gives other logits: the summary comes from the average.
+    model = MLPClassifier((1, 28, 28), 10, [32], dropout=0.2, batch_norm=True)
+    model.load_state_dict(live)
+    from dlrl.config import DataConfig
+    from dlrl.data.images import load_images
+
+    data = load_images(DataConfig(limit=512))
+    averaged = MLPClassifier((1, 28, 28), 10, [32], dropout=0.2, batch_norm=True)
+    averaged.load_state_dict(ema)
+    cpu = torch.device("cpu")
+    kwargs = {"bf16": summary["bf16"], "mirror": True}
+    ema_loss = torch.nn.functional.cross_entropy(predict(averaged, data.test_x, cpu, **kwargs), data.test_y)
+    live_loss = torch.nn.functional.cross_entropy(predict(model, data.test_x, cpu, **kwargs), data.test_y)
+    assert abs(ema_loss.item() - summary["test_loss"]) < 1e-6
+    assert abs(live_loss.item() - summary["test_loss"]) > 1e-6
+
+
+def test_ema_off_trains_the_plain_model(tmp_path: Path) -> None:
+    out = tmp_path / "plain"
+    args = ["epochs=1", *TINY, "figures=false", "ema_decay=null"]
+    assert main(["-q", "classify", "--out", str(out), *args]) == 0
+    state = load_checkpoint(out / "checkpoints" / "best.pt")["model"]
+    assert "net.1.weight" in state and not any(k.startswith("ema.") for k in state)
+    assert _summary(out)["ema"] is False

@@ -16,7 +16,7 @@ from dlrl.config.classifier import ClassifierConfig
 from dlrl.data.augment import random_hflip, random_shift
 from dlrl.data.batching import Batch, Batches
 from dlrl.data.images import ImageData, load_images
-from dlrl.models.mlp import MLPClassifier
+from dlrl.models.mlp import MLPClassifier, WeightEMA
 from dlrl.rundir import RunDir
 from dlrl.train.checkpoint import load_checkpoint, load_model_state
 from dlrl.train.loop import fit, make_optimizer, make_scheduler
@@ -55,6 +55,16 @@ def build_model(cfg: ClassifierConfig, image_shape: tuple[int, ...], num_classes
     return MLPClassifier(
         image_shape, num_classes, m.hidden_sizes, m.activation, m.dropout, m.input_dropout, m.batch_norm
     )
+
+
+def build_network(cfg: ClassifierConfig, image_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """The MLP, wrapped with a moving average of its weights when ``cfg.ema_decay`` is set."""
+    model = build_model(cfg, image_shape, num_classes)
+    return WeightEMA(model, cfg.ema_decay) if cfg.ema_decay else model
+
+
+def live_model(network: nn.Module) -> MLPClassifier:
+    return network.model if isinstance(network, WeightEMA) else network  # type: ignore[return-value]
 
 
 def use_bf16(cfg: ClassifierConfig, device: torch.device) -> bool:
@@ -147,7 +157,7 @@ def architecture_layers(model: MLPClassifier) -> list[tuple[str, str, int]]:
 def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[str, Any]:
     device = resolve_device(cfg.device)
     data = load_images(cfg.data)
-    model = build_model(cfg, data.image_shape, len(data.classes)).to(device)
+    model = build_network(cfg, data.image_shape, len(data.classes)).to(device)
     train_batches = Batches(
         data.train_x,
         data.train_y,
@@ -157,7 +167,10 @@ def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[st
         transform=make_augment(cfg),
     )
     val_batches = Batches(data.val_x, data.val_y, batch_size=1024)
-    optimizer = make_optimizer(model.parameters(), cfg.optim)
+    optimizer = make_optimizer(live_model(model).parameters(), cfg.optim)
+    if isinstance(model, WeightEMA):
+        # Validation (so best.pt) and test use the averaged weights; they are part of every checkpoint.
+        optimizer.register_step_post_hook(lambda *_: model.update())
     bf16 = use_bf16(cfg, device)
     scheduler, per_batch = make_scheduler(optimizer, cfg.optim, cfg.epochs, len(train_batches))
 
@@ -196,7 +209,8 @@ def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[st
         "sample_data": data.is_sample,
         "train_images": len(data.train_x),
         "test_images": len(data.test_x),
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": sum(p.numel() for p in live_model(model).parameters()),
+        "ema": bool(cfg.ema_decay),
         "epochs_run": len(result.history),
         "best_epoch": result.best_epoch,
         "best_val_accuracy": result.best_metric,
@@ -235,14 +249,16 @@ def evaluate_model(
 
 def write_figures(
     cfg: ClassifierConfig,
-    model: MLPClassifier,
+    model: nn.Module,
     data: ImageData,
     history: list[dict[str, float]],
     arrays: dict[str, np.ndarray],
     run_dir: RunDir,
 ) -> None:
     cm, predictions, labels = arrays["cm"], arrays["predictions"], arrays["labels"]
-    run_dir.save_figure(plot_architecture(architecture_layers(model), "MLP classifier"), "architecture")
+    run_dir.save_figure(
+        plot_architecture(architecture_layers(live_model(model)), "MLP classifier"), "architecture"
+    )
     run_dir.save_figure(plot_confusion_matrix(cm, data.classes), "confusion_matrix")
     run_dir.save_figure(plot_per_class_accuracy(cm, data.classes), "per_class_accuracy")
     run_dir.save_figure(
@@ -265,7 +281,7 @@ def evaluate(run_dir: RunDir) -> dict[str, Any]:
     cfg = build_config(ClassifierConfig, read_config_file(run_dir.config_path), str(run_dir.config_path))
     device = resolve_device(cfg.device)
     data = load_images(cfg.data)
-    model = build_model(cfg, data.image_shape, len(data.classes)).to(device)
+    model = build_network(cfg, data.image_shape, len(data.classes)).to(device)
     metrics = evaluate_model(cfg, model, data, run_dir, device)
     metrics.pop("_arrays")
     return metrics

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -42,3 +43,31 @@ class MLPClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # (B, 1, 28, 28) -> (B, num_classes) logits
+
+
+class WeightEMA(nn.Module):
+    """``model`` plus an exponential moving average of its weights: train mode runs the live model, eval mode
+    the average. Call ``update()`` after each optimizer step; buffers (BatchNorm running statistics) are
+    copied from the live model. Both copies are in ``state_dict()``, so a checkpoint resumes exactly."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        super().__init__()
+        self.model = model
+        self.ema = copy.deepcopy(model).requires_grad_(False)
+        self.decay = decay
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x) if self.training else self.ema(x)
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.updates += 1
+        # Warm-up (as in TensorFlow's ExponentialMovingAverage): early averages are not dominated by the
+        # random initial weights.
+        n = float(self.updates)
+        decay = min(self.decay, (1 + n) / (10 + n))
+        ema, live = list(self.ema.parameters()), list(self.model.parameters())
+        torch._foreach_lerp_(ema, live, 1 - decay)
+        for mine, theirs in zip(self.ema.buffers(), self.model.buffers(), strict=True):
+            mine.copy_(theirs)
