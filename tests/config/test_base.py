@@ -113,7 +113,12 @@ def test_overrides(tmp_path: Path) -> None:
     )
     assert (cfg.epochs, cfg.optim.lr, cfg.model.hidden_sizes, cfg.seed) == (3, 3e-4, [32, 16], 7)
     # A partial section keeps the experiment's own section defaults (onecycle, weight decay), not the class's.
-    assert (cfg.optim.schedule, cfg.optim.weight_decay) == ("onecycle", 1e-4)
+    from dlrl.config import OptimConfig
+    from dlrl.config.classifier import ClassifierConfig
+
+    own = ClassifierConfig().optim
+    assert (own.schedule, own.weight_decay) != (OptimConfig().schedule, OptimConfig().weight_decay)
+    assert (cfg.optim.schedule, cfg.optim.weight_decay) == (own.schedule, own.weight_decay)
     with pytest.raises(ConfigError, match="expected key=value"):
         resolve_config(CLASSIFIER, None, ["epochs"])
     with pytest.raises(

@@ -60,8 +60,8 @@ def test_resume_matching_config(tmp_path: Path) -> None:
 
 def test_resume_different_config_names_the_key(tmp_path: Path) -> None:
     _stored_run(tmp_path / "r", "optim.lr=0.01")
-    with pytest.raises(DlrlError, match=r"optim\.lr: 0\.01 in the run, 0\.001 now"):
-        choose_run_dir("classifier", _config(), tmp_path / "r", resume=True)
+    with pytest.raises(DlrlError, match=r"optim\.lr: 0\.01 in the run, 0\.0003 now"):
+        choose_run_dir("classifier", _config("optim.lr=3e-4"), tmp_path / "r", resume=True)
 
 
 def test_resume_another_experiments_run(tmp_path: Path) -> None:

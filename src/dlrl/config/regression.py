@@ -54,5 +54,7 @@ class RegressionConfig(ExperimentConfig):
     """Bootstrap ensemble members trained side by side for the uncertainty band of the fit (0: none)."""
     figures: bool = True
     """Write the figures (false: metrics only, e.g. inside a hyperparameter search)."""
+    threads: int | None = Field(1, gt=0)
+    """Torch intra-op threads: 1, since ops on nets this small only pay for a second thread's overhead."""
 
     QUICK: ClassVar[dict[str, Any]] = {"epochs": 30, "patience": None}

@@ -7,6 +7,7 @@ do by calling these functions.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import time
@@ -150,6 +151,11 @@ def cleanup_on_error(run_dir: RunDir, created: bool) -> Iterator[None]:
         raise
 
 
+def default_threads() -> int:
+    """Torch threads when a config leaves them open: the cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def run_experiment(
     entry: ExperimentEntry,
     config: ExperimentConfig,
@@ -166,11 +172,11 @@ def run_experiment(
             module.validate(config)  # checks that need files (a CSV, a parent run) before writing anything
         run_dir.write_config(config)  # first, so that a directory with anything in it is a resumable run
         run_dir.create()
-        run_dir.write_env(config.seed, str(resolve_device(config.device)), {"experiment": entry.name})
-        if config.threads:
-            import torch
+        import torch
 
-            torch.set_num_threads(config.threads)
+        # Always set: inside `dlrl run` an earlier section's setting must not carry over to this one.
+        torch.set_num_threads(config.threads or default_threads())
+        run_dir.write_env(config.seed, str(resolve_device(config.device)), {"experiment": entry.name})
         seed_everything(config.seed)
         started = time.perf_counter()
         summary = module.run(config, run_dir, resume)
