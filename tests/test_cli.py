@@ -383,3 +383,16 @@ def test_data_fetch_wrong_files(mirror, capsys, tmp_path: Path, monkeypatch) -> 
     assert code == 2
     _one_error_line(err, "checksum mismatch", "train-images-idx3-ubyte.gz")
     assert list((tmp_path / "d" / "mnist").iterdir()) == []
+
+
+def test_help_does_not_import_torch() -> None:
+    """`dlrl --help` stays fast: building the parser imports no torch, ray or gymnasium."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from dlrl.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'ray', 'gymnasium') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

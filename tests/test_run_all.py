@@ -181,7 +181,7 @@ def test_every_section_has_an_expected_duration_and_a_registered_experiment() ->
     assert len(names) == len(set(names))
     for section in run_all.SECTIONS:
         if section.experiment.startswith(run_all.SEARCH_PREFIX):
-            from dlrl.tune.interface import ADAPTERS
+            from dlrl.tune.registry import ADAPTERS
 
             assert section.experiment[len(run_all.SEARCH_PREFIX) :] in ADAPTERS, section
         else:

@@ -9,9 +9,12 @@ import random
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -20,6 +23,8 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     Code that draws random numbers should still take an explicit generator; this only covers what
     cannot (dropout, weight initialisation).
     """
+    import torch  # imported here: the CLI's --help and the atomic writers must not pay for torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -29,6 +34,8 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
 def resolve_device(name: str = "auto") -> torch.device:
     """'auto' -> cuda if available else cpu; anything else is passed to torch.device."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)

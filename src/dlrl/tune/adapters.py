@@ -1,8 +1,8 @@
 """Adapters of the experiments to the tune interface: a few lines each over the experiment's own parts.
 
-Adding an experiment: write a class with ``name``, ``config_cls``, ``metric``, ``mode`` and the four methods
-of :class:`dlrl.tune.interface.TuneAdapter`, register it in ``ADAPTERS`` there, and ship a search space in
-``dlrl/configs/tune/<name>.yaml``.
+Adding an experiment: write a class with ``name``, ``config_cls``, ``metric``, ``mode`` and the four
+methods of :class:`dlrl.tune.interface.TuneAdapter`, register it in ``dlrl.tune.registry.ADAPTERS``, and
+ship a search space in ``dlrl/configs/tune/<name>.yaml``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from dlrl.tune.interface import ADAPTERS
+from dlrl.tune.registry import ADAPTERS
 
 DESCRIPTION = """\
 Hyperparameter search with Ray Tune (Optuna TPE + ASHA by default). Every trial runs K-fold cross

@@ -17,6 +17,7 @@ from torch import nn
 from dlrl.config import ExperimentConfig
 from dlrl.errors import DlrlError
 from dlrl.train.loop import Step, evaluate, train_one_epoch
+from dlrl.tune.registry import ADAPTERS
 
 
 @runtime_checkable
@@ -126,15 +127,6 @@ class SupervisedFold:
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = int(state["epoch"])
-
-
-# Experiment name -> "module:attribute" of its adapter (imported lazily: experiments import torch-heavy code).
-ADAPTERS: dict[str, str] = {
-    "regression": "dlrl.tune.adapters:RegressionAdapter",
-    "classifier": "dlrl.tune.adapters:ClassifierAdapter",
-    "autoencoder": "dlrl.tune.adapters:AutoEncoderAdapter",
-    "dqn": "dlrl.experiments.dqn:DQNTuneAdapter",
-}
 
 
 def get_adapter(name: str) -> TuneAdapter:
