@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from dlrl.tune.figures import plot_learning_curves, plot_metric_vs_params, plot_parallel_coordinates
+from dlrl.viz.search import plot_learning_curves, plot_metric_vs_params, plot_parallel_coordinates
 
 VALUES = {
     "optim.lr": [1e-3, 3e-3, 1e-2],

@@ -119,7 +119,7 @@ def write_results(
     Ctrl-C may come before the searcher created them all) writes the tables only, then raises
     KeyboardInterrupt.
     """
-    from dlrl.tune.figures import plot_learning_curves, plot_metric_vs_params, plot_parallel_coordinates
+    from dlrl.viz.search import plot_learning_curves, plot_metric_vs_params, plot_parallel_coordinates
     from dlrl.tune.search import best_config_text
 
     metric, mode = setup.metric, setup.mode
