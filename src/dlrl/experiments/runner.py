@@ -34,24 +34,36 @@ def resolve_config(
     options: dict[str, Any] | None = None,
 ) -> ExperimentConfig:
     """Defaults < --quick profile < --config file < CLI options (dotted keys) < key=value overrides."""
-    cls = entry.config_cls()
-    data: dict[str, Any] = {"experiment": entry.name}
+    file_data = read_config_file(config_file) if config_file is not None else None
+    return layer_config(
+        entry.config_cls(), entry.name, file_data, str(config_file), overrides, quick, options
+    )
+
+
+def layer_config(
+    cls: type[ExperimentConfig],
+    name: str,
+    file_data: dict[str, Any] | None,
+    file_source: str,
+    overrides: list[str] | None = None,
+    quick: bool = False,
+    options: dict[str, Any] | None = None,
+) -> ExperimentConfig:
+    """Validate experiment ``name``'s config from its layers; ``file_data`` is the --config file's content."""
+    data: dict[str, Any] = {"experiment": name}
     source = "defaults"
     if quick:
         data = apply_overrides(data, cls.QUICK)
-    if config_file is not None:
-        file_data = read_config_file(config_file)
-        if "experiment" in file_data and file_data["experiment"] != entry.name:
-            raise ConfigError(
-                f"{config_file}: is a config for '{file_data['experiment']}', not '{entry.name}'"
-            )
+    if file_data is not None:
+        if "experiment" in file_data and file_data["experiment"] != name:
+            raise ConfigError(f"{file_source}: is a config for '{file_data['experiment']}', not '{name}'")
         data = _merge(data, file_data)
-        source = str(config_file)
+        source = file_source
     if options:
         data = apply_overrides(data, {k: v for k, v in options.items() if v is not None})
     if overrides:
         data = apply_overrides(data, overrides, source="override")
-        source = f"{source} + overrides" if config_file else "overrides"
+        source = f"{source} + overrides" if file_data is not None else "overrides"
     return build_config(cls, data, source)
 
 
@@ -92,10 +104,11 @@ def latest_run_path(
 RESUME_FREE_KEYS = ("device", "threads")
 
 
-def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+def first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+    """'key: a in the run, b now' for the first leaf where two nested dicts differ, else None."""
     if isinstance(a, dict) and isinstance(b, dict):
         for key in dict.fromkeys([*a, *b]):
-            diff = _first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
+            diff = first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
             if diff:
                 return diff
         return None
@@ -127,7 +140,7 @@ def choose_run_dir(
         for key in RESUME_FREE_KEYS:
             stored.pop(key, None)
             current.pop(key, None)
-        diff = _first_difference(stored, current)
+        diff = first_difference(stored, current)
         if diff:
             raise DlrlError(
                 f"--resume: config differs from the interrupted run in {path} ({diff}); resume with the same "

@@ -25,11 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dlrl.config import ExperimentConfig, apply_overrides, build_config, read_config_file
+from dlrl.config import ExperimentConfig, read_config_file
 from dlrl.config.base import config_to_yaml
 from dlrl.config.tune import RESUME_FREE_KEYS, TuneConfig
 from dlrl.errors import ConfigError, DlrlError
 from dlrl.experiments import get_experiment
+from dlrl.experiments.runner import (
+    DEFAULT_RUNS_ROOT,
+    first_difference,
+    latest_run_path,
+    layer_config,
+    new_run_path,
+)
 from dlrl.rundir import RunDir
 from dlrl.tune.interface import TuneAdapter, get_adapter
 from dlrl.tune.space import apply_params, load_tune_config
@@ -38,7 +45,6 @@ from dlrl.utils import atomic_write_text
 log = logging.getLogger("dlrl.tune")
 
 EXPERIMENT_DIR = "search"
-DEFAULT_RUNS_ROOT = Path("runs")
 
 
 @dataclass
@@ -63,17 +69,6 @@ class SearchSetup:
         return {**self.base.model_dump(mode="json"), "tune": tune}
 
 
-def _merge(base: dict, update: dict) -> dict:
-    merged = dict(base)
-    for key, value in update.items():
-        merged[key] = (
-            _merge(merged[key], value)
-            if isinstance(value, dict) and isinstance(merged.get(key), dict)
-            else value
-        )
-    return merged
-
-
 def resolve_search(
     experiment: str,
     config_file: str | Path | None = None,
@@ -86,28 +81,11 @@ def resolve_search(
     space < --quick < the file's 'tune:' section < tune options < tune.key=value)."""
     adapter = get_adapter(experiment)
     cls = adapter.config_cls
-    data: dict[str, Any] = {"experiment": adapter.name}
-    source = "defaults"
-    if quick:
-        data = apply_overrides(data, cls.QUICK)
-    user_tune = None
-    if config_file is not None:
-        file_data = read_config_file(config_file)
-        user_tune = file_data.pop("tune", None)
-        if "experiment" in file_data and file_data["experiment"] != adapter.name:
-            raise ConfigError(
-                f"{config_file}: is a config for '{file_data['experiment']}', not '{adapter.name}'"
-            )
-        data = _merge(data, file_data)
-        source = str(config_file)
-    if options:
-        data = apply_overrides(data, {k: v for k, v in options.items() if v is not None})
+    file_data = read_config_file(config_file) if config_file is not None else None
+    user_tune = file_data.pop("tune", None) if file_data is not None else None
     tune_overrides = [item[len("tune.") :] for item in overrides or [] if item.startswith("tune.")]
     plain = [item for item in overrides or [] if not item.startswith("tune.")]
-    if plain:
-        data = apply_overrides(data, plain, source="override")
-        source = f"{source} + overrides" if config_file else "overrides"
-    base = build_config(cls, data, source)
+    base = layer_config(cls, adapter.name, file_data, str(config_file), plain, quick, options)
     tune_cfg = load_tune_config(
         adapter.name,
         cls,
@@ -130,19 +108,7 @@ def resolve_search(
     return SearchSetup(adapter, base, tune_cfg, metric, mode)
 
 
-def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in dict.fromkeys([*a, *b]):
-            diff = _first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
-            if diff:
-                return diff
-        return None
-    return None if a == b else f"{prefix.rstrip('.')}: {a!r} in the run, {b!r} now"
-
-
 def _latest(experiment: str, root: Path) -> Path | None:
-    from dlrl.experiments.runner import latest_run_path
-
     return latest_run_path(f"tune-{experiment}", root)
 
 
@@ -150,8 +116,6 @@ def choose_search_dir(
     setup: SearchSetup, out: str | Path | None, resume: bool, root: Path = DEFAULT_RUNS_ROOT
 ) -> tuple[RunDir, bool]:
     """(run_dir, created): a new empty directory, or with ``resume`` the given/latest search of this kind."""
-    from dlrl.experiments.runner import new_run_path
-
     if not resume:
         path = Path(out) if out else new_run_path(f"tune-{setup.experiment}", root)
         if path.exists() and any(path.iterdir()):
@@ -180,7 +144,7 @@ def choose_search_dir(
             config.pop(key, None)
         for key in RESUME_FREE_KEYS:
             config["tune"].pop(key, None)
-    diff = _first_difference(stored, current)
+    diff = first_difference(stored, current)
     if diff:
         raise DlrlError(
             f"--resume: settings differ from the interrupted search in {path} ({diff}); resume with "
