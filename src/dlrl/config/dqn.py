@@ -96,10 +96,10 @@ class DQNConfig(ExperimentConfig):
     """Polyak coefficient of each target update (1: hard copy)."""
     reset_every: int | None = Field(None, gt=0)
     """Fresh Q-net, target and Adam every N env steps, replay kept (None: never; primacy-bias resets)."""
-    eval_every: int = Field(500, gt=0)
-    """Environment steps between greedy evaluations (separate env instances)."""
-    eval_episodes: int = Field(20, gt=0)
-    """Greedy episodes per periodic evaluation; the best checkpoint is chosen by their mean return."""
+    eval_every: int = Field(100, gt=0)
+    """Env steps between greedy evaluations (separate env instances); often: good policies can be brief."""
+    eval_episodes: int = Field(10, gt=0)
+    """Greedy episodes per periodic evaluation (a mean reaching the solve return is then confirmed)."""
     confirm_episodes: int | None = Field(100, gt=0)
     """An evaluation reaching the solve return is re-checked on this many fresh greedy episodes, and that mean
     is what counts for best.pt, solving and early stopping (None: the eval_episodes mean counts)."""
