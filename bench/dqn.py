@@ -4,8 +4,9 @@
    fused Adam, one reused action tensor) and of a naive loop with the same hyperparameters (deque of
    tuples, random.sample, a new tensor per step and per batch, for-loop Adam), in this process, one thread.
 2. Solve runs: the shipped config for --env on every seed (parallel processes, one thread each):
-   steps to solve (first periodic evaluation >= the threshold), env steps used, final greedy mean ± std of the
-   best checkpoint over final_episodes episodes, wall and CPU seconds.
+   steps to solve (first periodic evaluation whose confirmed mean, over confirm_episodes, is >= the
+   threshold), env steps used, final greedy mean ± std of the best checkpoint over final_episodes fresh
+   episodes, wall and CPU seconds.
 
     .venv/bin/python bench/dqn.py [--seeds 0,1,2,3,4,5,6,7,8,9] [--workers 2] [--env CartPole-v1]
                                   [--throughput-steps 5000] [--skip-throughput] [key=value ...]
