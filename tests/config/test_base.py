@@ -65,7 +65,7 @@ def test_unknown_key_without_close_match(tmp_path: Path) -> None:
         ("epochs: 2.5\n", "epochs"),
         ("optim:\n  lr: 0\n", "optim.lr"),
         ("optim:\n  optimizer: rmsprop\n", "optim.optimizer"),
-        ("model:\n  hidden_sizes: [64, -1]\n", "model.hidden_sizes"),
+        ("model:\n  hidden_sizes: [64, -1]\n", "model.hidden_sizes.1"),
         ("model: 5\n", "model"),
         ("model:\n  dropout: 1.5\n", "model.dropout"),
     ],

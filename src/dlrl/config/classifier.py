@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PositiveInt
 
 from dlrl.config.base import Config, DataConfig, ExperimentConfig, OptimConfig
 
 
 class MLPConfig(Config):
-    hidden_sizes: list[int] = Field(default_factory=lambda: [1024, 1024])
+    hidden_sizes: list[PositiveInt] = Field(default_factory=lambda: [1024, 1024])
     """Widths of the hidden layers."""
     activation: Literal["relu", "gelu", "silu", "tanh"] = "relu"
     """Hidden activation."""
@@ -20,13 +20,6 @@ class MLPConfig(Config):
     """Dropout on the input pixels."""
     batch_norm: bool = True
     """BatchNorm1d before each hidden activation."""
-
-    @field_validator("hidden_sizes")
-    @classmethod
-    def _positive(cls, sizes: list[int]) -> list[int]:
-        if any(s <= 0 for s in sizes):
-            raise ValueError("every hidden size must be positive")
-        return sizes
 
 
 class AugmentConfig(Config):
