@@ -9,25 +9,18 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from dlrl.config.base import Config, ExperimentConfig
 
 
 class QNetConfig(Config):
-    hidden_sizes: list[int] = Field(default_factory=lambda: [128, 128])
+    hidden_sizes: list[PositiveInt] = Field(default_factory=lambda: [128, 128])
     """Widths of the hidden layers of the MLP Q-network."""
     activation: Literal["relu", "gelu", "silu", "tanh"] = "relu"
     """Hidden activation."""
     dueling: bool = False
     """Dueling head: Q = V(s) + A(s, a) - mean A (small action differences learnt apart from the value)."""
-
-    @field_validator("hidden_sizes")
-    @classmethod
-    def _positive(cls, sizes: list[int]) -> list[int]:
-        if any(s <= 0 for s in sizes):
-            raise ValueError("every hidden size must be positive")
-        return sizes
 
 
 class ExplorationConfig(Config):
