@@ -52,7 +52,10 @@ def _experiment_parser(subparsers: Any, entry: Any) -> None:
     cls = entry.config_cls()
     fields = "\n".join(line for line in describe_fields(cls) if not line.lstrip().startswith("experiment="))
     parser = subparsers.add_parser(
-        entry.cli_name, help=entry.help, description=entry.help, formatter_class=HelpFormatter,
+        entry.cli_name,
+        help=entry.help,
+        description=entry.help,
+        formatter_class=HelpFormatter,
         epilog=COMMON_EPILOG.format(fields=fields),
     )
     _add_run_options(parser)
@@ -167,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_cmd_evaluate)
 
     data = subparsers.add_parser(
-        "data", help="find, download and verify datasets", formatter_class=HelpFormatter,
+        "data",
+        help="find, download and verify datasets",
+        formatter_class=HelpFormatter,
         description="info: where each dataset would be read from; fetch: download from the official mirrors "
         "(md5-checked, retried); verify: read every file and compare checksums.",
     )

@@ -1,4 +1,5 @@
-"""Experiments: each module wires config + data + model + loop + figures into ``run(config, run_dir, resume)``.
+"""Experiments: each module wires config + data + model + loop + figures into
+``run(config, run_dir, resume)``.
 
 The registry maps a CLI name to its config class and module, imported lazily so that ``dlrl --help``
 does not import torch-heavy code (Ray, Gymnasium) it does not need.
@@ -41,7 +42,9 @@ EXPERIMENTS: dict[str, ExperimentEntry] = {
             "Part 1a: 1-D regression network (synthetic data with gaps, or your CSV)",
             "dlrl.config.regression:RegressionConfig",
             "dlrl.experiments.regression",
-            options=(("--csv", "data.csv", {"metavar": "FILE", "help": "two-column x,y CSV (header optional)"}),),
+            options=(
+                ("--csv", "data.csv", {"metavar": "FILE", "help": "two-column x,y CSV (header optional)"}),
+            ),
         ),
         ExperimentEntry(
             "classifier",
@@ -53,11 +56,15 @@ EXPERIMENTS: dict[str, ExperimentEntry] = {
         ),
         ExperimentEntry(
             "autoencoder",
-            "Part 2: convolutional AutoEncoder, denoising (dae) or variational (vae), with latent-space analysis",
+            "Part 2: convolutional AutoEncoder, denoising (dae) or variational (vae), latent-space analysis",
             "dlrl.config.autoencoder:AutoEncoderConfig",
             "dlrl.experiments.autoencoder",
             options=(
-                ("--variant", "variant", {"choices": ["ae", "dae", "vae"], "help": "model variant (default: ae)"}),
+                (
+                    "--variant",
+                    "variant",
+                    {"choices": ["ae", "dae", "vae"], "help": "model variant (default: ae)"},
+                ),
                 ("--folds", "folds", {"type": int, "metavar": "K", "help": "K-fold cross validation first"}),
                 ("--dataset", "data.dataset", {"choices": ["mnist", "fashion-mnist"]}),
             ),
@@ -67,7 +74,9 @@ EXPERIMENTS: dict[str, ExperimentEntry] = {
             "Part 2: a trained AutoEncoder's encoder + classifier head, frozen / fine-tuned / from scratch",
             "dlrl.config.autoencoder:FinetuneConfig",
             "dlrl.experiments.finetune",
-            options=(("--encoder-run", "encoder_run", {"metavar": "RUN_DIR", "help": "AutoEncoder run directory"}),),
+            options=(
+                ("--encoder-run", "encoder_run", {"metavar": "RUN_DIR", "help": "AutoEncoder run directory"}),
+            ),
         ),
         ExperimentEntry(
             "dqn",
@@ -75,12 +84,33 @@ EXPERIMENTS: dict[str, ExperimentEntry] = {
             "dlrl.config.dqn:DQNConfig",
             "dlrl.experiments.dqn",
             options=(
-                ("--env", "env", {"metavar": "ID", "help": "Gymnasium id: CartPole-v1 (default), Acrobot-v1, "
-                                                           "MountainCar-v0 ship presets"}),
-                ("--seeds", "seeds", {"metavar": "LIST", "help": "seeds to train in parallel, e.g. 0,1,2,3,4"}),
-                ("--exploration", "explorations", {"metavar": "LIST", "help": "epsilon, softmax, or both "
-                                                                              "(epsilon,softmax) on the same seeds"}),
-                ("--workers", "workers", {"type": int, "metavar": "N", "help": "parallel processes (default: cores)"}),
+                (
+                    "--env",
+                    "env",
+                    {
+                        "metavar": "ID",
+                        "help": "Gymnasium id: CartPole-v1 (default), Acrobot-v1, "
+                        "MountainCar-v0 ship presets",
+                    },
+                ),
+                (
+                    "--seeds",
+                    "seeds",
+                    {"metavar": "LIST", "help": "seeds to train in parallel, e.g. 0,1,2,3,4"},
+                ),
+                (
+                    "--exploration",
+                    "explorations",
+                    {
+                        "metavar": "LIST",
+                        "help": "epsilon, softmax, or both (epsilon,softmax) on the same seeds",
+                    },
+                ),
+                (
+                    "--workers",
+                    "workers",
+                    {"type": int, "metavar": "N", "help": "parallel processes (default: cores)"},
+                ),
             ),
         ),
     ]

@@ -147,7 +147,9 @@ def _resolve_configs(
 
             try:
                 configs[section.name] = resolve_search(
-                    section.experiment[len(SEARCH_PREFIX) :], quick=quick, options={"seed": seed},
+                    section.experiment[len(SEARCH_PREFIX) :],
+                    quick=quick,
+                    options={"seed": seed},
                     overrides=sets.get(section.name),
                 )
             except DlrlError as err:

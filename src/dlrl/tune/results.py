@@ -119,8 +119,8 @@ def write_results(
     Ctrl-C may come before the searcher created them all) writes the tables only, then raises
     KeyboardInterrupt.
     """
-    from dlrl.viz.search import plot_learning_curves, plot_metric_vs_params, plot_parallel_coordinates
     from dlrl.tune.search import best_config_text
+    from dlrl.viz.search import plot_learning_curves, plot_metric_vs_params, plot_parallel_coordinates
 
     metric, mode = setup.metric, setup.mode
     max_epochs = setup.adapter.epochs(setup.base)

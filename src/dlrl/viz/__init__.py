@@ -1,1 +1,4 @@
-"""Figure functions: arrays in, matplotlib Figure out. No training, no file I/O (RunDir.save_figure writes)."""
+"""Figure functions: arrays in, matplotlib Figure out.
+
+No training and no file I/O here: RunDir.save_figure writes the figures.
+"""

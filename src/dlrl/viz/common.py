@@ -13,8 +13,12 @@ def new_figure(width: float = 6.0, height: float = 4.0) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def plot_curves(history: Sequence[dict[str, float]], groups: dict[str, Sequence[str]], x: str = "epoch",
-                log_y: Sequence[str] = ()) -> Figure:
+def plot_curves(
+    history: Sequence[dict[str, float]],
+    groups: dict[str, Sequence[str]],
+    x: str = "epoch",
+    log_y: Sequence[str] = (),
+) -> Figure:
     """One panel per group title, one line per metric name present in ``history``."""
     fig = new_figure(4.2 * len(groups), 3.4)
     axes = fig.subplots(1, len(groups), squeeze=False)[0]
@@ -34,9 +38,14 @@ def plot_curves(history: Sequence[dict[str, float]], groups: dict[str, Sequence[
     return fig
 
 
-def image_grid(images: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 8,
-               row_labels: Sequence[str] | None = None, title: str | None = None,
-               cell: float = 1.1) -> Figure:
+def image_grid(
+    images: np.ndarray,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    row_labels: Sequence[str] | None = None,
+    title: str | None = None,
+    cell: float = 1.1,
+) -> Figure:
     """Grid of grey images; images: (N, H, W) or (N, 1, H, W) in [0, 1]."""
     images = np.asarray(images)
     if images.ndim == 4:
