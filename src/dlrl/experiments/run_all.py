@@ -50,20 +50,20 @@ SECTIONS: list[Section] = [
     Section("dqn", "part3", "dqn", {"seeds": [0, 1, 2], "explorations": ["epsilon", "softmax"]}),
 ]
 
-# Typical wall seconds per section on 2 otherwise idle cores: (quick, full), about the CPU seconds measured
-# for --quick (the CPU time of a section is recorded in sections.json). Only the first guess of the ETA: it
-# is scaled by how fast the finished sections really were. Sections not listed use DEFAULT_EXPECTED.
+# Typical wall seconds per section on 2 cores: (quick, full), as measured on 2026-11-25 (the quick autoencoder
+# is slower than the full one: batch 32 instead of 64). Only the first guess of the ETA: it is scaled by how
+# fast the finished sections really were. Sections not listed use DEFAULT_EXPECTED.
 EXPECTED_SECONDS: dict[str, tuple[float, float]] = {
-    "regression": (75, 300),
-    "search": (50, 720),
-    "classifier": (15, 400),
-    "autoencoder": (75, 900),
-    "dae": (90, 900),
-    "vae": (80, 900),
-    "finetune": (60, 600),
-    "dqn": (45, 1800),
+    "regression": (7, 10),
+    "search": (45, 220),
+    "classifier": (3, 20),
+    "autoencoder": (35, 20),
+    "dae": (20, 20),
+    "vae": (15, 20),
+    "finetune": (3, 15),
+    "dqn": (20, 40),
 }
-DEFAULT_EXPECTED = (75.0, 900.0)
+DEFAULT_EXPECTED = (30.0, 120.0)
 
 PACKAGES = (
     "torch",
