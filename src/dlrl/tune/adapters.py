@@ -28,6 +28,16 @@ class Pool:
     extra: Any = None  # anything else the experiment needs (class names, a standardizer, ...)
 
 
+class PoolAdapter:
+    """What every adapter over a Pool of samples and an ``epochs`` config field shares."""
+
+    def num_samples(self, data: Pool) -> int:
+        return len(data.x)
+
+    def epochs(self, cfg: Any) -> int:
+        return cfg.epochs
+
+
 def _supervised_fold(
     cfg: Any,
     model: torch.nn.Module,
@@ -76,7 +86,7 @@ def _supervised_fold(
     )
 
 
-class ClassifierAdapter:
+class ClassifierAdapter(PoolAdapter):
     name = "classifier"
     metric = "val_accuracy"
     mode = "max"
@@ -97,12 +107,6 @@ class ClassifierAdapter:
             torch.cat([data.train_y, data.val_y]),
             extra=(data.image_shape, len(data.classes)),
         )
-
-    def num_samples(self, data: Pool) -> int:
-        return len(data.x)
-
-    def epochs(self, cfg: Any) -> int:
-        return cfg.epochs
 
     def fold_trainer(
         self, cfg: Any, data: Pool, train_idx: np.ndarray, val_idx: np.ndarray, fold: int
@@ -125,7 +129,7 @@ class ClassifierAdapter:
         )
 
 
-class RegressionAdapter:
+class RegressionAdapter(PoolAdapter):
     name = "regression"
     metric = "val_mse"
     mode = "min"
@@ -145,12 +149,6 @@ class RegressionAdapter:
         train, val = data.dataset("train"), data.dataset("val")
         return Pool(torch.cat([train.x, val.x]), torch.cat([train.y, val.y]), extra=data.y_scaler.std)
 
-    def num_samples(self, data: Pool) -> int:
-        return len(data.x)
-
-    def epochs(self, cfg: Any) -> int:
-        return cfg.epochs
-
     def fold_trainer(
         self, cfg: Any, data: Pool, train_idx: np.ndarray, val_idx: np.ndarray, fold: int
     ) -> SupervisedFold:
@@ -167,7 +165,7 @@ class RegressionAdapter:
         )
 
 
-class AutoEncoderAdapter:
+class AutoEncoderAdapter(PoolAdapter):
     """AE, DAE and VAE (``variant=``): reconstruction on held-out folds of the training images."""
 
     name = "autoencoder"
@@ -186,12 +184,6 @@ class AutoEncoderAdapter:
 
         data = load_images(cfg.data)
         return Pool(torch.cat([data.train_x, data.val_x]), None)
-
-    def num_samples(self, data: Pool) -> int:
-        return len(data.x)
-
-    def epochs(self, cfg: Any) -> int:
-        return cfg.epochs
 
     def fold_trainer(
         self, cfg: Any, data: Pool, train_idx: np.ndarray, val_idx: np.ndarray, fold: int
