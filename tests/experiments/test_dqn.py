@@ -13,6 +13,19 @@ from dlrl.config.dqn import DQNConfig
 from dlrl.experiments import EXPERIMENTS
 from dlrl.experiments.runner import resolve_config
 
+# Two seeds x two explorations, one process: what the module fixture trains and the resume test repeats.
+TRAIN_FOUR_AGENTS = [
+    "-q",
+    "rl",
+    "train",
+    "--seeds",
+    "0,1",
+    "--exploration",
+    "epsilon,softmax",
+    "--workers",
+    "1",
+]
+
 TINY = [
     "total_steps=200",
     "learning_starts=100",
@@ -32,15 +45,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dqn") / "run"
     code = main(
         [
-            "-q",
-            "rl",
-            "train",
-            "--seeds",
-            "0,1",
-            "--exploration",
-            "epsilon,softmax",
-            "--workers",
-            "1",
+            *TRAIN_FOUR_AGENTS,
             "--out",
             str(out),
             *TINY,
@@ -93,15 +98,7 @@ def test_resume_keeps_finished_agents(trained: Path, tmp_path: Path) -> None:
     assert (
         main(
             [
-                "-q",
-                "rl",
-                "train",
-                "--seeds",
-                "0,1",
-                "--exploration",
-                "epsilon,softmax",
-                "--workers",
-                "1",
+                *TRAIN_FOUR_AGENTS,
                 "--out",
                 str(copy),
                 "--resume",
