@@ -501,7 +501,7 @@ def _resume_settings(
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from dlrl.experiments.runner import DEFAULT_RUNS_ROOT, latest_run_path, new_run_path
+    from dlrl.experiments.runner import DEFAULT_RUNS_ROOT, fresh_run_path, latest_run_path
 
     if args.tensorboard:
         check_tensorboard()
@@ -527,9 +527,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         sections = select_sections(args.only, args.skip)
         quick, seed, sets, data_dir = bool(args.quick), args.seed or 0, parse_sets(args.sets), args.data_dir
-        out = Path(args.out) if args.out else new_run_path("run")
-        if out.exists() and any(out.iterdir()):
-            raise DlrlError(f"--out {out}: directory exists and is not empty (use --resume to continue it)")
+        out = fresh_run_path("run", args.out)
     status = run_all(
         out,
         sections,

@@ -87,6 +87,14 @@ def new_run_path(experiment: str, root: Path = DEFAULT_RUNS_ROOT) -> Path:
     return path
 
 
+def fresh_run_path(name: str, out: str | Path | None, root: Path = DEFAULT_RUNS_ROOT) -> Path:
+    """``out``, or a new runs/<name>-<timestamp>; refused if it already holds anything (a run to --resume)."""
+    path = Path(out) if out else new_run_path(name, root)
+    if path.exists() and any(path.iterdir()):
+        raise DlrlError(f"--out {path}: directory exists and is not empty (use --resume to continue it)")
+    return path
+
+
 def latest_run_path(
     experiment: str, root: Path = DEFAULT_RUNS_ROOT, marker: str = "config.yaml"
 ) -> Path | None:
@@ -147,10 +155,7 @@ def choose_run_dir(
                 f"options, or --config {path / 'config.yaml'}"
             )
         return RunDir(path), False
-    path = Path(out) if out else new_run_path(entry_name, root)
-    if path.exists() and any(path.iterdir()):
-        raise DlrlError(f"--out {path}: directory exists and is not empty (use --resume to continue it)")
-    return RunDir(path), True
+    return RunDir(fresh_run_path(entry_name, out, root)), True
 
 
 @contextmanager

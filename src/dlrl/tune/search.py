@@ -33,9 +33,9 @@ from dlrl.experiments import get_experiment
 from dlrl.experiments.runner import (
     DEFAULT_RUNS_ROOT,
     first_difference,
+    fresh_run_path,
     latest_run_path,
     layer_config,
-    new_run_path,
 )
 from dlrl.rundir import RunDir
 from dlrl.tune.interface import TuneAdapter, get_adapter
@@ -117,9 +117,7 @@ def choose_search_dir(
 ) -> tuple[RunDir, bool]:
     """(run_dir, created): a new empty directory, or with ``resume`` the given/latest search of this kind."""
     if not resume:
-        path = Path(out) if out else new_run_path(f"tune-{setup.experiment}", root)
-        if path.exists() and any(path.iterdir()):
-            raise DlrlError(f"--out {path}: directory exists and is not empty (use --resume to continue it)")
+        path = fresh_run_path(f"tune-{setup.experiment}", out, root)
         return RunDir(path), not path.exists()
     path = Path(out) if out else _latest(setup.experiment, root)
     if path is None:
