@@ -345,22 +345,6 @@ def run_search(
     return run_dir, summary
 
 
-def search_section(
-    out: str | Path,
-    experiment: str = "regression",
-    quick: bool = True,
-    seed: int = 0,
-    overrides: list[str] | None = None,
-    train_best: bool = True,
-    baseline: bool = False,
-) -> dict[str, Any]:
-    """A search as one step of a bigger run (``dlrl run``): search into ``out``, train the best config into
-    ``out/best`` and return the summary (``best_test_*``: its test metrics). Continues an interrupted one."""
-    setup = resolve_search(experiment, overrides=overrides, quick=quick, options={"seed": seed})
-    resume = (Path(out) / "config.yaml").is_file()
-    return run_search(setup, out, resume, train_best=train_best, baseline=baseline)[1]
-
-
 def _yaml(data: dict[str, Any]) -> str:
     import yaml
 
@@ -391,4 +375,4 @@ def best_config_text(setup: SearchSetup, params: dict[str, Any]) -> tuple[Experi
     return config, header + config_to_yaml(config)
 
 
-__all__ = ["SearchSetup", "resolve_search", "run_search", "search_section"]
+__all__ = ["SearchSetup", "resolve_search", "run_search"]
