@@ -8,11 +8,29 @@ import math
 import torch
 from torch import nn
 
+class ByteDropout(nn.Dropout):
+    """Dropout whose CPU mask comes from random bytes: each 64-bit draw gives eight keep/drop decisions.
+
+    Why: torch's CPU ``bernoulli_`` draws one random number per element; in the default classifier it took
+    a quarter of each training step, more than the matrix products. A byte ``>= round(256 p)`` drops with
+    probability ``p`` rounded to 1/256 (0.2 -> 51/256 = 0.199); kept values are scaled so the expectation is
+    unchanged. Same seed, same masks. Off the CPU it is plain ``nn.Dropout``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        threshold = round(self.p * 256)
+        if not self.training or threshold == 0 or x.device.type != "cpu":
+            return super().forward(x)
+        n = x.numel()
+        words = torch.randint(-(2**63), 2**63 - 1, (-(-n // 8),), dtype=torch.int64)
+        keep = words.view(torch.uint8)[:n].view(x.shape) >= threshold
+        return x * keep.to(x.dtype).mul_(256 / (256 - threshold))
+
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
 
 class MLPClassifier(nn.Module):
-    """Flatten -> [Linear -> (BatchNorm) -> activation -> Dropout] * len(hidden_sizes) -> Linear."""
+    """Flatten -> [Linear -> (BatchNorm) -> activation -> ByteDropout] * len(hidden_sizes) -> Linear."""
 
     def __init__(
         self,
@@ -28,7 +46,7 @@ class MLPClassifier(nn.Module):
         self.input_shape = tuple(input_shape)
         layers: list[nn.Module] = [nn.Flatten()]
         if input_dropout:
-            layers.append(nn.Dropout(input_dropout))
+            layers.append(ByteDropout(input_dropout))
         width = math.prod(input_shape)
         for size in hidden_sizes:
             layers.append(nn.Linear(width, size, bias=not batch_norm))
@@ -36,7 +54,7 @@ class MLPClassifier(nn.Module):
                 layers.append(nn.BatchNorm1d(size))
             layers.append(ACTIVATIONS[activation]())
             if dropout:
-                layers.append(nn.Dropout(dropout))
+                layers.append(ByteDropout(dropout))
             width = size
         layers.append(nn.Linear(width, num_classes))
         self.net = nn.Sequential(*layers)
