@@ -18,12 +18,14 @@ dlrl:           the images as one in-memory float tensor, ``dlrl.data.batching.B
                 with dlrl's optimizer (fused AdamW) and the classifier's step (bf16 autocast where the CPU
                 has native bf16).
 
-Every variant trains the SAME model, dlrl's default classifier network (784-1024-1024-10, BatchNorm, ReLU,
-dropout 0.2), from the same initial weights, with plain cross-entropy and lr 1e-3, for the same number of
-epochs; test accuracy is measured after each epoch (outside the timing). Prints one JSON object with wall
-and CPU seconds per epoch and the speedups of dlrl over the tutorial.
+Every variant trains the SAME model from the same initial weights: ``--network default`` is dlrl's default
+classifier network (784-1024-1024-10, BatchNorm, ReLU, dropout 0.2); ``--network tutorial`` is the
+Quickstart's own ``NeuralNetwork`` (784-512-512-10, ReLU, nothing else), built by dlrl's MLP class. Each
+variant trains with plain cross-entropy and lr 1e-3 for the same number of epochs; test accuracy is
+measured after each epoch (outside the timing). Prints one JSON object with wall and CPU seconds per epoch
+and the speedups of dlrl over the tutorial.
 
-    .venv/bin/python bench/ffn_pipeline.py [--epochs 2] [--dataset fashion-mnist] [--threads 1]
+    .venv/bin/python bench/ffn_pipeline.py [--epochs 2] [--network default|tutorial] [--threads 1]
 """
 
 from __future__ import annotations
@@ -50,6 +52,15 @@ from dlrl.train.loop import make_optimizer, train_one_epoch
 
 BATCH_SIZE = 64
 LR = 1e-3
+NETWORKS = {
+    "default": ("dlrl's default classifier network: 784-1024-1024-10, BatchNorm, ReLU, dropout 0.2", {}),
+    # The PyTorch Quickstart's NeuralNetwork: Flatten, Linear(784, 512), ReLU, Linear(512, 512), ReLU,
+    # Linear(512, 10).
+    "tutorial": (
+        "the Quickstart tutorial's network: 784-512-512-10, ReLU",
+        {"hidden_sizes": [512, 512], "dropout": 0.0, "batch_norm": False},
+    ),
+}
 
 
 def to_tensor(pic: Image.Image) -> torch.Tensor:
@@ -118,6 +129,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="epochs per variant (default 2)")
     parser.add_argument("--dataset", default="fashion-mnist", choices=["mnist", "fashion-mnist"])
     parser.add_argument(
+        "--network", default="default", choices=sorted(NETWORKS), help="which MLP every variant trains"
+    )
+    parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (default 1: stable on a busy host)"
     )
     parser.add_argument("--seed", type=int, default=0)
@@ -127,7 +141,8 @@ def main() -> None:
     data = load_images(DataConfig(dataset=args.dataset))
     images_u8 = (data.train_x[:, 0] * 255).round().to(torch.uint8)  # the raw IDX bytes again
     torch.manual_seed(args.seed)
-    config = ClassifierConfig()  # the classifier's defaults: network and precision ('auto')
+    description, network = NETWORKS[args.network]
+    config = ClassifierConfig(model=network)  # precision as the classifier's default ('auto')
     initial = build_model(config, data.image_shape, len(data.classes))
     bf16 = use_bf16(config, torch.device("cpu"))
 
@@ -189,7 +204,7 @@ def main() -> None:
         "batch_size": BATCH_SIZE,
         "epochs": args.epochs,
         "threads": args.threads,
-        "model": "dlrl's default classifier network: 784-1024-1024-10, BatchNorm, ReLU, dropout 0.2",
+        "model": description,
         "parameters": sum(p.numel() for p in initial.parameters()),
         "load_average_1min": round(os.getloadavg()[0], 2),
         **{

@@ -8,6 +8,7 @@ import math
 import torch
 from torch import nn
 
+
 class ByteDropout(nn.Dropout):
     """Dropout whose CPU mask comes from random bytes: each 64-bit draw gives eight keep/drop decisions.
 
