@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dlrl.config import DataConfig
-from dlrl.data.augment import random_hflip, random_shift
+from dlrl.data.augment import random_hflip, random_shift, translate
 from dlrl.data.idx import write_idx
 from dlrl.data.images import load_images, split_indices
 from dlrl.data.sources import SPLIT_FILES
@@ -52,6 +52,14 @@ def test_random_shift_moves_pixels_within_bounds() -> None:
     positions = {tuple(torch.nonzero(s[0])[0].tolist()) for s in shifted}
     assert positions <= {(r, c) for r in (1, 2, 3) for c in (1, 2, 3)} and len(positions) > 1
     assert random_shift(images, 0, torch.Generator()) is images
+
+
+def test_translate_moves_every_image_and_fills_with_zeros() -> None:
+    images = torch.arange(1.0, 10.0).reshape(1, 1, 3, 3).repeat(2, 1, 1, 1)
+    down_right = translate(images, 1, 1)
+    assert torch.equal(down_right[0, 0], torch.tensor([[0.0, 0, 0], [0, 1, 2], [0, 4, 5]]))
+    assert torch.equal(translate(images, -1, 0)[1, 0], torch.tensor([[4.0, 5, 6], [7, 8, 9], [0, 0, 0]]))
+    assert torch.equal(translate(images, 0, 0), images)
 
 
 def test_random_hflip_flips_some() -> None:

@@ -10,6 +10,7 @@ import torch
 
 from dlrl.cli import main
 from dlrl.config.classifier import ClassifierConfig
+from dlrl.data.augment import translate
 from dlrl.experiments.classifier import (
     TARGETS,
     architecture_layers,
@@ -17,6 +18,7 @@ from dlrl.experiments.classifier import (
     hflip_enabled,
     make_augment,
     predict,
+    prediction_views,
     use_bf16,
 )
 from dlrl.models.mlp import MLPClassifier, WeightEMA
@@ -64,6 +66,7 @@ def test_tiny_run_writes_every_figure_and_summary_key(four_epochs: Path) -> None
         "dataset",
         "sample_data",
         "test_time_flip",
+        "test_time_shift",
         "bf16",
     ):
         assert key in summary, key
@@ -135,6 +138,18 @@ def test_predict_with_mirror_averages_both_views() -> None:
     torch.testing.assert_close(both, (plain + flipped) / 2)
 
 
+def test_predict_with_shift_and_mirror_averages_ten_views() -> None:
+    torch.manual_seed(0)
+    model = MLPClassifier((1, 6, 6), 3, [8], batch_norm=True)
+    x = torch.rand(10, 1, 6, 6)
+    cpu = torch.device("cpu")
+    views = [x] + [translate(x, dy, dx) for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))]
+    views += [view.flip(-1) for view in views]
+    expected = sum(predict(model, view, cpu) for view in views) / 10
+    torch.testing.assert_close(predict(model, x, cpu, batch_size=4, mirror=True, shift=True), expected)
+    assert len(prediction_views(x, shift=True)) == 5
+
+
 def test_architecture_layers_count_every_parameter() -> None:
     model = MLPClassifier((1, 28, 28), 10, [64, 32], dropout=0.1, batch_norm=True)
     layers = architecture_layers(model)
@@ -186,7 +201,7 @@ def test_run_checkpoints_the_average_and_evaluate_uses_it(four_epochs: Path) -> 
     averaged = MLPClassifier((1, 28, 28), 10, [32], dropout=0.2, batch_norm=True)
     averaged.load_state_dict(ema)
     cpu = torch.device("cpu")
-    kwargs = {"bf16": summary["bf16"], "mirror": True}
+    kwargs = {"bf16": summary["bf16"], "mirror": True, "shift": summary["test_time_shift"]}
     ema_loss = torch.nn.functional.cross_entropy(predict(averaged, data.test_x, cpu, **kwargs), data.test_y)
     live_loss = torch.nn.functional.cross_entropy(predict(model, data.test_x, cpu, **kwargs), data.test_y)
     assert abs(ema_loss.item() - summary["test_loss"]) < 1e-6

@@ -29,6 +29,8 @@ class AugmentConfig(Config):
     """Random horizontal flips (None: on for fashion-mnist, off for mnist: a mirrored digit is wrong)."""
     test_hflip: bool = True
     """With hflip: average the test predictions of each image and its mirror image."""
+    test_shift: bool = True
+    """With max_shift: also average over each test view moved one pixel up, down, left and right."""
 
 
 class ClassifierConfig(ExperimentConfig):

@@ -23,6 +23,16 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
     return padded[batch, channel, rows, cols]
 
 
+def translate(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Move every image down by ``dy`` and right by ``dx`` pixels (negative: up, left), zero-filled.
+
+    images: (B, C, H, W)."""
+    h, w = images.shape[-2:]
+    s = max(abs(dy), abs(dx))
+    padded = F.pad(images, (s,) * 4)
+    return padded[..., s - dy : s - dy + h, s - dx : s - dx + w]
+
+
 def random_hflip(images: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
     flip = torch.rand(images.shape[0], generator=generator) < p
     return torch.where(flip[:, None, None, None], images.flip(-1), images)

@@ -13,7 +13,7 @@ from torch import nn
 
 from dlrl.config import build_config, read_config_file
 from dlrl.config.classifier import ClassifierConfig
-from dlrl.data.augment import random_hflip, random_shift
+from dlrl.data.augment import random_hflip, random_shift, translate
 from dlrl.data.batching import Batch, Batches
 from dlrl.data.images import ImageData, load_images
 from dlrl.models.mlp import MLPClassifier, WeightEMA
@@ -110,6 +110,20 @@ def make_augment(cfg: ClassifierConfig):
     return augment
 
 
+ONE_PIXEL = ((-1, 0), (1, 0), (0, -1), (0, 1))
+
+
+def prediction_views(x: torch.Tensor, mirror: bool = False, shift: bool = False) -> list[torch.Tensor]:
+    """The images whose predictions are averaged at test time: ``x``; with ``shift`` also ``x`` moved one
+    pixel up, down, left and right; with ``mirror`` also the mirror image of each of those."""
+    views = [x]
+    if shift:
+        views += [translate(x, dy, dx) for dy, dx in ONE_PIXEL]
+    if mirror:
+        views += [view.flip(-1) for view in views]
+    return views
+
+
 @torch.no_grad()
 def predict(
     model: nn.Module,
@@ -118,16 +132,15 @@ def predict(
     batch_size: int = 2048,
     bf16: bool = False,
     mirror: bool = False,
+    shift: bool = False,
 ) -> torch.Tensor:
-    """Logits for all of ``x``, in eval mode; with ``mirror``, averaged with those of the mirrored images."""
+    """Logits for all of ``x``, in eval mode, averaged over ``prediction_views`` (one view unless asked)."""
     model.eval()
     outputs = []
     for i in range(0, len(x), batch_size):
-        batch = x[i : i + batch_size].to(device)
+        views = prediction_views(x[i : i + batch_size].to(device), mirror, shift)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(batch).float()
-            if mirror:
-                logits = (logits + model(batch.flip(-1)).float()) / 2
+            logits = sum(model(view).float() for view in views) / len(views)
         outputs.append(logits.cpu())
     return torch.cat(outputs)
 
@@ -229,15 +242,19 @@ def evaluate_model(
     load_model_state(model, load_checkpoint(path)["model"], path)
     bf16 = use_bf16(cfg, device)
     mirror = hflip_enabled(cfg) and cfg.augment.test_hflip
-    logits = predict(model, data.test_x, device, bf16=bf16, mirror=mirror)
+    shift = cfg.augment.max_shift > 0 and cfg.augment.test_shift
+    logits = predict(model, data.test_x, device, bf16=bf16, mirror=mirror, shift=shift)
     predictions = logits.argmax(dim=1).numpy()
     labels = data.test_y.numpy()
     cm = confusion_matrix(labels, predictions, len(data.classes))
-    single = predict(model, data.test_x, device, bf16=bf16).argmax(dim=1).numpy() if mirror else predictions
+    single = predictions
+    if mirror or shift:
+        single = predict(model, data.test_x, device, bf16=bf16).argmax(dim=1).numpy()
     return {
         "test_accuracy": float((predictions == labels).mean()),
         "test_accuracy_single_view": float((single == labels).mean()),
         "test_time_flip": mirror,
+        "test_time_shift": shift,
         "bf16": bf16,
         "test_loss": float(F.cross_entropy(logits, data.test_y).item()),
         "per_class_accuracy": {
