@@ -248,10 +248,10 @@ def test_evaluate_refuses_a_pickle_payload(finished_run: Path, capsys, tmp_path:
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
     marker = tmp_path / "pwned"
-    torch.save({"model": _Payload(marker)}, run / "checkpoints" / "best.pt")
+    torch.save({"model": _Payload(marker)}, run / "checkpoints" / "last.pt")  # the one the classifier tests
     code, _, err = _run(capsys, "evaluate", str(run))
     assert code == 2
-    _one_error_line(err, "best.pt", "refused")
+    _one_error_line(err, "last.pt", "refused")
     assert not marker.exists()
 
 
@@ -259,16 +259,16 @@ def test_evaluate_refuses_a_pickle_payload(finished_run: Path, capsys, tmp_path:
 def test_evaluate_bad_checkpoints(finished_run: Path, capsys, tmp_path: Path, damage: str) -> None:
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
-    best = run / "checkpoints" / "best.pt"
+    tested = run / "checkpoints" / "last.pt"
     if damage == "random":
-        best.write_bytes(os.urandom(2048))
+        tested.write_bytes(os.urandom(2048))
     elif damage == "truncated":
-        best.write_bytes(best.read_bytes()[:-100])
+        tested.write_bytes(tested.read_bytes()[:-100])
     else:
-        torch.save({"model": torch.nn.Linear(3, 3).state_dict()}, best)
+        torch.save({"model": torch.nn.Linear(3, 3).state_dict()}, tested)
     code, _, err = _run(capsys, "evaluate", str(run))
     assert code == 2
-    _one_error_line(err, "best.pt")
+    _one_error_line(err, "last.pt")
 
 
 def test_evaluate_not_a_run(capsys, tmp_path: Path) -> None:

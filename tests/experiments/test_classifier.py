@@ -14,6 +14,7 @@ from dlrl.data.augment import translate
 from dlrl.experiments.classifier import (
     TARGETS,
     architecture_layers,
+    checkpoint_to_test,
     evaluate,
     hflip_enabled,
     make_augment,
@@ -182,8 +183,16 @@ def test_weight_ema_update_matches_hand_computation_and_eval_uses_the_average() 
         assert net.model.training
 
 
+def test_tested_checkpoint_is_the_last_unless_early_stopping_or_asked() -> None:
+    assert checkpoint_to_test(ClassifierConfig()) == "last"
+    assert checkpoint_to_test(ClassifierConfig(patience=3)) == "best"
+    assert checkpoint_to_test(ClassifierConfig(test_checkpoint="best")) == "best"
+    assert checkpoint_to_test(ClassifierConfig(patience=3, test_checkpoint="last")) == "last"
+
+
 def test_run_checkpoints_the_average_and_evaluate_uses_it(four_epochs: Path) -> None:
-    state = load_checkpoint(four_epochs / "checkpoints" / "best.pt")["model"]
+    assert _summary(four_epochs)["tested_checkpoint"] == "last"
+    state = load_checkpoint(four_epochs / "checkpoints" / "last.pt")["model"]
     live = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
     ema = {k[len("ema.") :]: v for k, v in state.items() if k.startswith("ema.")}
     assert live.keys() == ema.keys() and int(state["updates"]) > 0

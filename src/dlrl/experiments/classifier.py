@@ -234,11 +234,18 @@ def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[st
     }
 
 
+def checkpoint_to_test(cfg: ClassifierConfig) -> str:
+    if cfg.test_checkpoint == "auto":
+        return "best" if cfg.patience else "last"
+    return cfg.test_checkpoint
+
+
 def evaluate_model(
     cfg: ClassifierConfig, model: nn.Module, data: ImageData, run_dir: RunDir, device: torch.device
 ) -> dict[str, Any]:
-    """Load best.pt into ``model`` and compute test metrics (plus arrays for the figures under '_arrays')."""
-    path = run_dir.checkpoints / "best.pt"
+    """Load the tested checkpoint into ``model`` and compute test metrics (plus arrays for the figures under
+    '_arrays')."""
+    path = run_dir.checkpoints / f"{checkpoint_to_test(cfg)}.pt"
     load_model_state(model, load_checkpoint(path)["model"], path)
     bf16 = use_bf16(cfg, device)
     mirror = hflip_enabled(cfg) and cfg.augment.test_hflip
@@ -253,6 +260,7 @@ def evaluate_model(
     return {
         "test_accuracy": float((predictions == labels).mean()),
         "test_accuracy_single_view": float((single == labels).mean()),
+        "tested_checkpoint": checkpoint_to_test(cfg),
         "test_time_flip": mirror,
         "test_time_shift": shift,
         "bf16": bf16,
