@@ -163,8 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = subparsers.add_parser(
         "evaluate",
-        help="recompute test metrics of a run from its best checkpoint",
-        description="Recompute the test metrics of RUN_DIR from checkpoints/best.pt.",
+        help="recompute test metrics of a run from the checkpoint it tested",
+        description="Recompute the test metrics of RUN_DIR from the checkpoint the run tested "
+        "(checkpoints/best.pt, or last.pt where the experiment tests the final weights).",
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
     evaluate.set_defaults(handler=_cmd_evaluate)

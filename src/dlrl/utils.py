@@ -1,4 +1,4 @@
-"""Small shared helpers: seeding, device choice, atomic file writes."""
+"""Small shared helpers: seeding, torch's CPU settings, device choice, atomic file writes."""
 
 from __future__ import annotations
 
@@ -30,6 +30,20 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     torch.manual_seed(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def configure_torch(threads: int) -> None:
+    """Torch intra-op threads, and subnormal floats flushed to zero on the CPU.
+
+    Why the flush: Adam's second-moment estimates of weights whose gradients are (nearly) always zero, such
+    as those of an MNIST image's blank border pixels, decay into the subnormal range, where x86 arithmetic
+    is many times slower. Measured: the optimizer step of a 784-512-512-10 MLP took 5.1 ms instead of
+    0.5 ms, and a Fashion-MNIST epoch at batch 64 3.4 s instead of 1.8 s. Values below 1e-38 change no
+    result that matters here."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)
 
 
 def resolve_device(name: str = "auto") -> torch.device:

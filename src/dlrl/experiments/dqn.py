@@ -67,13 +67,13 @@ def _train_job(
     cfg_data: dict[str, Any], exploration: str, seed: int, path: str, resume: bool
 ) -> dict[str, Any]:
     """Train and finally evaluate one agent into ``path``; runs in a worker process (or in-process)."""
-    import torch
 
     from dlrl.rl.evaluate import greedy_returns
     from dlrl.rl.loop import FINAL_SEED_OFFSET, load_q_network, train_dqn
+    from dlrl.utils import configure_torch
 
     cfg = DQNConfig.model_validate(cfg_data)
-    torch.set_num_threads(cfg.threads or 1)
+    configure_torch(cfg.threads or 1)
     sub = RunDir(path)
     sub.checkpoints.mkdir(parents=True, exist_ok=True)
     started, cpu_started = time.perf_counter(), time.process_time()

@@ -182,7 +182,7 @@ def run_experiment(
     created: bool = True,
 ) -> dict[str, Any]:
     """Create the run directory, record config and environment, run, and return the summary."""
-    from dlrl.utils import resolve_device, seed_everything
+    from dlrl.utils import configure_torch, resolve_device, seed_everything
 
     module = entry.load()
     with cleanup_on_error(run_dir, created):
@@ -190,10 +190,9 @@ def run_experiment(
             module.validate(config)  # checks that need files (a CSV, a parent run) before writing anything
         run_dir.write_config(config)  # first, so that a directory with anything in it is a resumable run
         run_dir.create()
-        import torch
 
         # Always set: inside `dlrl run` an earlier section's setting must not carry over to this one.
-        torch.set_num_threads(config.threads or default_threads())
+        configure_torch(config.threads or default_threads())
         run_dir.write_env(config.seed, str(resolve_device(config.device)), {"experiment": entry.name})
         seed_everything(config.seed)
         started = time.perf_counter()

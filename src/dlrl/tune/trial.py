@@ -21,7 +21,7 @@ from dlrl.data.kfold import kfold_indices
 from dlrl.train.checkpoint import load_checkpoint, save_checkpoint
 from dlrl.tune.interface import get_adapter
 from dlrl.tune.space import apply_params
-from dlrl.utils import seed_everything
+from dlrl.utils import configure_torch, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def tune_trainable(
     """The Ray Tune function trainable: ``run_folds`` with tune.report / tune.get_checkpoint."""
     from ray import tune
 
-    torch.set_num_threads(threads)
+    configure_torch(threads)
     resume_state = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
