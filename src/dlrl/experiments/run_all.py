@@ -50,18 +50,18 @@ SECTIONS: list[Section] = [
     Section("dqn", "part3", "dqn", {"seeds": [0, 1, 2], "explorations": ["epsilon", "softmax"]}),
 ]
 
-# Typical wall seconds per section on 2 cores: (quick, full), as measured on 2026-11-25 (the quick autoencoder
-# is slower than the full one: batch 32 instead of 64). Only the first guess of the ETA: it is scaled by how
-# fast the finished sections really were. Sections not listed use DEFAULT_EXPECTED.
+# Typical wall seconds per section on 2 cores: (quick, full), as measured on 2026-11-25. Only the first guess
+# of the ETA: it is scaled by how fast the finished sections really were. Sections not listed use
+# DEFAULT_EXPECTED.
 EXPECTED_SECONDS: dict[str, tuple[float, float]] = {
-    "regression": (7, 10),
-    "search": (45, 220),
-    "classifier": (3, 20),
-    "autoencoder": (35, 20),
-    "dae": (20, 20),
-    "vae": (15, 20),
-    "finetune": (3, 15),
-    "dqn": (20, 40),
+    "regression": (4, 8),
+    "search": (18, 131),
+    "classifier": (2, 21),
+    "autoencoder": (8, 16),
+    "dae": (10, 18),
+    "vae": (10, 18),
+    "finetune": (1, 12),
+    "dqn": (8, 34),
 }
 DEFAULT_EXPECTED = (30.0, 120.0)
 
