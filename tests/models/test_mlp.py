@@ -44,3 +44,9 @@ def test_same_seed_same_mask():
         masks.append(ByteDropout(0.2).train()(torch.ones(10, 10)))
     assert torch.equal(masks[0], masks[1])
     assert not torch.equal(masks[0], ByteDropout(0.2).train()(torch.ones(10, 10)))
+
+
+def test_p_that_rounds_to_one_falls_back_to_plain_dropout():
+    torch.manual_seed(4)
+    out = ByteDropout(0.999).train()(torch.ones(100_000))  # round(0.999 * 256) = 256: no byte is kept
+    assert 50 < int((out != 0).sum()) < 150  # nn.Dropout keeps about 1 in 1000

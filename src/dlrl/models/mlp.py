@@ -15,11 +15,12 @@ class ByteDropout(nn.Dropout):
     Why: torch's CPU ``bernoulli_`` draws one random number per element; in the default classifier it took
     a quarter of each training step, more than the matrix products. A byte ``>= round(256 p)`` drops with
     probability ``p`` rounded to 1/256 (0.2 -> 51/256 = 0.199); kept values are scaled so the expectation is
-    unchanged. Same seed, same masks. Off the CPU it is plain ``nn.Dropout``."""
+    unchanged. Same seed, same masks. Off the CPU, or for p that rounds to 0 or 1, it is plain
+    ``nn.Dropout``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         threshold = round(self.p * 256)
-        if not self.training or threshold == 0 or x.device.type != "cpu":
+        if not self.training or not 0 < threshold < 256 or x.device.type != "cpu":
             return super().forward(x)
         n = x.numel()
         words = torch.randint(-(2**63), 2**63 - 1, (-(-n // 8),), dtype=torch.int64)
