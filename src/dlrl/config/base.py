@@ -59,7 +59,7 @@ class ExperimentConfig(Config):
     device: str = "auto"
     """Torch device: auto, cpu or cuda[:N]."""
     threads: int | None = Field(None, gt=0)
-    """Torch intra-op threads (None: torch's default)."""
+    """Torch intra-op threads (None: every core this process may use)."""
 
     # Overrides applied by --quick, as dotted keys; each experiment sets its own.
     QUICK: ClassVar[dict[str, Any]] = {}

@@ -60,8 +60,7 @@ class ClassifierConfig(ExperimentConfig):
     # accuracy (5,000 images, epoch-to-epoch noise of +-0.2 points) picked epoch 72 of 90 on Fashion-MNIST
     # seed 1 and lost 0.4 points of test accuracy.
     test_checkpoint: Literal["auto", "best", "last"] = "auto"
-    """Weights to test: best (validation accuracy), last (end of training); auto: best with patience, else
-    last."""
+    """Weights to test: best (by validation accuracy), last, or auto (best with patience, else last)."""
     figures: bool = True
     """Write the figures (false: metrics only, e.g. inside a hyperparameter search)."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
