@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,3 +30,31 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     """Keep tests away from the user's ~/.cache/dlrl and DLRL_DATA_DIR."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.delenv("DLRL_DATA_DIR", raising=False)
+
+
+@pytest.fixture
+def interrupt_at_epoch(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], contextlib.AbstractContextManager]:
+    """``with interrupt_at_epoch(n): ...`` runs with a KeyboardInterrupt (as Ctrl-C would raise) right after
+    the run directory's metrics hook has written epoch ``n``'s row, before that epoch's checkpoint."""
+    from dlrl.rundir import RunDir
+
+    original = RunDir.metrics_hook
+
+    @contextlib.contextmanager
+    def interrupting(at_epoch: int) -> Iterator[None]:
+        def dying_hook(self, *args, **kwargs):
+            hook = original(self, *args, **kwargs)
+
+            def wrapped(epoch, row):
+                hook(epoch, row)
+                if epoch == at_epoch:
+                    raise KeyboardInterrupt
+                return True
+
+            return wrapped
+
+        with monkeypatch.context() as patch:
+            patch.setattr(RunDir, "metrics_hook", dying_hook)
+            yield
+
+    return interrupting

@@ -168,26 +168,10 @@ def test_resume_of_a_finished_run_keeps_its_results(finished_run: Path, capsys, 
 
 
 def test_killed_run_resumes_to_the_same_result(
-    finished_run: Path, capsys, tmp_path: Path, monkeypatch
+    finished_run: Path, capsys, tmp_path: Path, interrupt_at_epoch
 ) -> None:
-    from dlrl.rundir import RunDir
-
-    original = RunDir.metrics_hook
-
-    def dying_hook(self, *args, **kwargs):
-        hook = original(self, *args, **kwargs)
-
-        def wrapped(epoch, row):
-            hook(epoch, row)  # epoch 2's row reaches metrics.csv, its checkpoint does not
-            if epoch == 2:
-                raise KeyboardInterrupt
-            return True
-
-        return wrapped
-
     run = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        patch.setattr(RunDir, "metrics_hook", dying_hook)
+    with interrupt_at_epoch(2):  # epoch 2's row reaches metrics.csv, its checkpoint does not
         assert _run(capsys, "classify", "--out", str(run), *TINY)[0] == 130
     assert not (run / "summary.json").exists()
     code, _, err = _run(capsys, "classify", "--out", str(run), "--resume", *TINY)

@@ -87,25 +87,11 @@ def test_same_seed_twice_gives_identical_metrics(four_epochs: Path, tmp_path: Pa
         assert ours[key] == theirs[key], key
 
 
-def test_stopped_run_resumed_equals_uninterrupted(four_epochs: Path, tmp_path: Path, monkeypatch) -> None:
-    from dlrl.rundir import RunDir
-
-    original = RunDir.metrics_hook
-
-    def dying_hook(self, *args, **kwargs):
-        hook = original(self, *args, **kwargs)
-
-        def wrapped(epoch, row):
-            hook(epoch, row)
-            if epoch == 3:  # killed after epoch 2's checkpoint, during epoch 3
-                raise KeyboardInterrupt
-            return True
-
-        return wrapped
-
+def test_stopped_run_resumed_equals_uninterrupted(
+    four_epochs: Path, tmp_path: Path, interrupt_at_epoch
+) -> None:
     run = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        patch.setattr(RunDir, "metrics_hook", dying_hook)
+    with interrupt_at_epoch(3):  # killed after epoch 2's checkpoint, during epoch 3
         assert main(["-q", "classify", "--out", str(run), "epochs=4", *TINY, "figures=false"]) == 130
     assert main(["-q", "classify", "--out", str(run), "--resume", "epochs=4", *TINY, "figures=false"]) == 0
     ours, theirs = _summary(run), _summary(four_epochs)

@@ -76,25 +76,11 @@ def test_same_seed_gives_identical_metrics(tiny_run: Path, tmp_path: Path) -> No
         assert ours[key] == theirs[key], key
 
 
-def test_killed_run_resumes_to_the_same_result(tiny_run: Path, tmp_path: Path, capsys, monkeypatch) -> None:
-    from dlrl.rundir import RunDir
-
-    original = RunDir.metrics_hook
-
-    def dying_hook(self, *args, **kwargs):
-        hook = original(self, *args, **kwargs)
-
-        def wrapped(epoch, row):
-            hook(epoch, row)
-            if epoch == 3:  # killed after epoch 3's row, before its checkpoint
-                raise KeyboardInterrupt
-            return True
-
-        return wrapped
-
+def test_killed_run_resumes_to_the_same_result(
+    tiny_run: Path, tmp_path: Path, capsys, interrupt_at_epoch
+) -> None:
     run = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        patch.setattr(RunDir, "metrics_hook", dying_hook)
+    with interrupt_at_epoch(3):  # killed after epoch 3's row, before its checkpoint
         assert _run(capsys, "--out", str(run), *TINY, "figures=false")[0] == 130
     assert not (run / "summary.json").exists()
     code, _, err = _run(capsys, "--out", str(run), "--resume", *TINY, "figures=false")
