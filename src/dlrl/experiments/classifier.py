@@ -245,7 +245,8 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Load the tested checkpoint into ``model`` and compute test metrics (plus arrays for the figures under
     '_arrays')."""
-    path = run_dir.checkpoints / f"{checkpoint_to_test(cfg)}.pt"
+    tested = checkpoint_to_test(cfg)
+    path = run_dir.checkpoints / f"{tested}.pt"
     load_model_state(model, load_checkpoint(path)["model"], path)
     bf16 = use_bf16(cfg, device)
     mirror = hflip_enabled(cfg) and cfg.augment.test_hflip
@@ -260,7 +261,7 @@ def evaluate_model(
     return {
         "test_accuracy": float((predictions == labels).mean()),
         "test_accuracy_single_view": float((single == labels).mean()),
-        "tested_checkpoint": checkpoint_to_test(cfg),
+        "tested_checkpoint": tested,
         "test_time_flip": mirror,
         "test_time_shift": shift,
         "bf16": bf16,
