@@ -5,7 +5,9 @@
 <run>/metrics.csv     one row per epoch / evaluation, rewritten atomically
 <run>/checkpoints/    last.pt, best.pt (plain tensors and types: weights_only loadable)
 <run>/figures/        PNG figures
-<run>/summary.json    headline numbers
+<run>/summary.json    headline numbers, with "kind" (what wrote the directory: experiment, search) and
+                      "experiment" (its registry name)
+<run>/targets.json    the experiment's targets, each with what was measured and whether it was met
 """
 
 from __future__ import annotations
@@ -14,16 +16,21 @@ import csv
 import io
 import json
 import math
+import operator
 import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dlrl.config import Config, config_to_yaml
+from dlrl.config import Config, ExperimentConfig, config_to_yaml, read_config_file
+from dlrl.errors import DlrlError
 from dlrl.utils import atomic_path, atomic_write_text
 
 
@@ -115,6 +122,11 @@ class RunDir:
     def read_summary(self) -> dict[str, Any]:
         return json.loads(self.summary_path.read_text(encoding="utf-8"))
 
+    def write_targets(self, targets: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+        """targets.json: each target of the experiment with its measured value and verdict (see
+        ``evaluate_targets``); the report reads the verdicts instead of knowing the experiments."""
+        self.write_json("targets.json", evaluate_targets(targets, summary))
+
     def write_json(self, name: str, data: Any) -> None:
         atomic_write_text(self.path / name, json.dumps(_json_safe(data), indent=2))
 
@@ -125,6 +137,46 @@ class RunDir:
             fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
         fig.clf()
         return path
+
+
+OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
+
+
+def lookup(data: dict[str, Any], key: str) -> Any:
+    """``data[key]``, or a dotted path into nested dicts; None if absent."""
+    if key in data:
+        return data[key]
+    node: Any = data
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def evaluate_targets(targets: list[dict[str, Any]], summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target ``{metric, op, value, label, reference}`` plus ``measured`` (the summary's value, None if
+    absent) and ``met`` (True/False, None where it cannot be judged: not measured, NaN, not a number)."""
+    evaluated = []
+    for target in targets:
+        metric, op, goal = str(target["metric"]), str(target.get("op", ">=")), target.get("value")
+        measured = lookup(summary, metric)
+        met: bool | None = None
+        is_number = isinstance(measured, int | float) and not isinstance(measured, bool)
+        if is_number and op in OPS and isinstance(goal, int | float) and not math.isnan(measured):
+            met = bool(OPS[op](measured, goal))
+        evaluated.append(
+            {
+                "metric": metric,
+                "op": op,
+                "value": goal,
+                "label": str(target.get("label", metric)),
+                "reference": str(target.get("reference", "")),
+                "measured": measured,
+                "met": met,
+            }
+        )
+    return evaluated
 
 
 def _number(value: str | None) -> Any:
@@ -191,3 +243,100 @@ def environment_record(seed: int, device: str, extra: dict[str, Any] | None = No
     }
     record.update(extra or {})
     return record
+
+
+# ------------------------------------------------------------------ choosing a run directory
+
+DEFAULT_RUNS_ROOT = Path("runs")
+
+
+def new_run_path(experiment: str, root: Path = DEFAULT_RUNS_ROOT) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = root / f"{experiment}-{stamp}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = root / f"{experiment}-{stamp}-{suffix}"
+    return path
+
+
+def fresh_run_path(name: str, out: str | Path | None, root: Path = DEFAULT_RUNS_ROOT) -> Path:
+    """``out``, or a new runs/<name>-<timestamp>; refused if it already holds anything (a run to --resume)."""
+    path = Path(out) if out else new_run_path(name, root)
+    if path.exists() and any(path.iterdir()):
+        raise DlrlError(f"--out {path}: directory exists and is not empty (use --resume to continue it)")
+    return path
+
+
+def latest_run_path(
+    experiment: str, root: Path = DEFAULT_RUNS_ROOT, marker: str = "config.yaml"
+) -> Path | None:
+    """The newest ``<experiment>-<timestamp>[-N]`` directory under ``root`` holding ``marker``."""
+    pattern = re.compile(rf"{re.escape(experiment)}-(\d{{8}}-\d{{6}})(?:-(\d+))?")
+    candidates = []
+    for path in root.glob(f"{experiment}-*"):
+        match = pattern.fullmatch(path.name)
+        if match and (path / marker).is_file():
+            candidates.append((match.group(1), int(match.group(2) or 1), path))
+    return max(candidates)[2] if candidates else None
+
+
+# Keys that may change between an interrupted run and its resumption: where it runs, not what it computes.
+RESUME_FREE_KEYS = ("device", "threads")
+
+
+def first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+    """'key: a in the run, b now' for the first leaf where two nested dicts differ, else None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in dict.fromkeys([*a, *b]):
+            diff = first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
+            if diff:
+                return diff
+        return None
+    return None if a == b else f"{prefix.rstrip('.')}: {a!r} in the run, {b!r} now"
+
+
+def choose_run_dir(
+    entry_name: str,
+    config: ExperimentConfig,
+    out: str | Path | None,
+    resume: bool,
+    root: Path = DEFAULT_RUNS_ROOT,
+) -> tuple[RunDir, bool]:
+    """(run_dir, created): a new directory, or with ``resume`` the given/latest one, checked to match."""
+    if resume:
+        path = Path(out) if out else latest_run_path(entry_name, root)
+        if path is None:
+            raise DlrlError(f"--resume: no earlier '{entry_name}' run under {root}/; pass --out RUN_DIR")
+        if not (path / "config.yaml").is_file():
+            if path.exists() and any(path.iterdir()):
+                raise DlrlError(f"--resume: {path} is not a dlrl run directory (no config.yaml)")
+            return RunDir(path), not path.exists()
+        stored = read_config_file(path / "config.yaml")
+        current = config.model_dump(mode="json")
+        if stored.get("experiment") != current.get("experiment"):
+            raise DlrlError(
+                f"--resume: {path} is a '{stored.get('experiment')}' run, not '{current.get('experiment')}'"
+            )
+        for key in RESUME_FREE_KEYS:
+            stored.pop(key, None)
+            current.pop(key, None)
+        diff = first_difference(stored, current)
+        if diff:
+            raise DlrlError(
+                f"--resume: config differs from the interrupted run in {path} ({diff}); resume with the same "
+                f"options, or --config {path / 'config.yaml'}"
+            )
+        return RunDir(path), False
+    return RunDir(fresh_run_path(entry_name, out, root)), True
+
+
+@contextmanager
+def cleanup_on_error(run_dir: RunDir, created: bool) -> Iterator[None]:
+    """Remove a run directory this invocation created if it fails on bad input: no half-written output."""
+    try:
+        yield
+    except DlrlError:
+        if created and run_dir.path.exists():
+            shutil.rmtree(run_dir.path, ignore_errors=True)
+        raise

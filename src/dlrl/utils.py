@@ -1,4 +1,5 @@
-"""Small shared helpers: seeding, torch's CPU settings, device choice, atomic file writes."""
+"""Small shared helpers: seeding and derived seeds, usable cores, CPU time, torch's CPU settings, device
+choice, atomic file writes."""
 
 from __future__ import annotations
 
@@ -30,6 +31,27 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     torch.manual_seed(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def derived_seed(seed: int, index: int, stride: int = 1_000) -> int:
+    """The seed of the ``index``-th independent part of a run (a fold, a DQN seed of a trial, a mode):
+    ``seed * stride + index``, so parts never share a stream and the run seed still decides them all."""
+    return seed * stride + index
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), not all the machine has."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def cpu_seconds(children: bool = True) -> float:
+    """User + system CPU seconds of this process, and of its finished child processes with ``children``
+    (worker processes of a DQN run, t-SNE's threads are the process's own)."""
+    times = os.times()
+    own = times.user + times.system
+    return own + times.children_user + times.children_system if children else own
 
 
 def configure_torch(threads: int) -> None:

@@ -8,14 +8,8 @@ import pytest
 
 from dlrl.errors import DataError, DlrlError
 from dlrl.experiments import EXPERIMENTS
-from dlrl.experiments.runner import (
-    choose_run_dir,
-    cleanup_on_error,
-    latest_run_path,
-    new_run_path,
-    resolve_config,
-)
-from dlrl.rundir import RunDir
+from dlrl.experiments.runner import resolve_config
+from dlrl.rundir import RunDir, choose_run_dir, cleanup_on_error, latest_run_path, new_run_path
 
 CLASSIFIER = EXPERIMENTS["classifier"]
 

@@ -13,6 +13,7 @@ from dlrl.config.base import (
     build_config,
     config_to_yaml,
     describe_fields,
+    layer_config,
     read_config_file,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "build_config",
     "config_to_yaml",
     "describe_fields",
+    "layer_config",
     "read_config_file",
 ]

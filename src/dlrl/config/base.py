@@ -231,3 +231,40 @@ def describe_fields(cls: type[BaseModel], prefix: str = "", defaults: BaseModel 
         doc = (field.description or "").strip()
         lines.append(f"  {key}={default}".ljust(34) + f" {doc}")
     return lines
+
+
+def layer_config(
+    cls: type[ExperimentConfig],
+    name: str,
+    file_data: dict[str, Any] | None,
+    file_source: str,
+    overrides: list[str] | None = None,
+    quick: bool = False,
+    options: dict[str, Any] | None = None,
+) -> ExperimentConfig:
+    """Validate experiment ``name``'s config from its layers; ``file_data`` is the --config file's content."""
+    data: dict[str, Any] = {"experiment": name}
+    source = "defaults"
+    if quick:
+        data = apply_overrides(data, cls.QUICK)
+    if file_data is not None:
+        if "experiment" in file_data and file_data["experiment"] != name:
+            raise ConfigError(f"{file_source}: is a config for '{file_data['experiment']}', not '{name}'")
+        data = _merge(data, file_data)
+        source = file_source
+    if options:
+        data = apply_overrides(data, {k: v for k, v in options.items() if v is not None})
+    if overrides:
+        data = apply_overrides(data, overrides, source="override")
+        source = f"{source} + overrides" if file_data is not None else "overrides"
+    return build_config(cls, data, source)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -33,7 +32,7 @@ from dlrl.models.vae import VAE, vae_loss
 from dlrl.rundir import RunDir
 from dlrl.train.checkpoint import load_checkpoint, load_model_state, require_keys
 from dlrl.train.loop import fit, make_optimizer, make_scheduler
-from dlrl.utils import resolve_device
+from dlrl.utils import cpu_seconds, resolve_device
 from dlrl.viz.autoencoder import plot_fold_curves, plot_image_rows, plot_manifold, plot_psnr_curves
 from dlrl.viz.common import image_grid, plot_curves
 from dlrl.viz.latent import plot_embedding
@@ -439,10 +438,10 @@ def latent_analysis(
         )
     if cfg.latent.tsne and count >= 10:
         started = time.perf_counter()
-        cpu_started = _cpu_seconds()
+        cpu_started = cpu_seconds()
         points = run_tsne(codes, cfg.latent.tsne_method, cfg.latent.n_jobs, cfg.seed)
         out["tsne_seconds"] = round(time.perf_counter() - started, 2)
-        out["tsne_cpu_seconds"] = round(_cpu_seconds() - cpu_started, 2)
+        out["tsne_cpu_seconds"] = round(cpu_seconds() - cpu_started, 2)
         method = resolve_tsne_method(cfg.latent.tsne_method, count)
         out["tsne_method"] = (
             "scikit-learn (Barnes-Hut)"
@@ -461,11 +460,6 @@ def latent_analysis(
             "latent_tsne",
         )
     return out
-
-
-def _cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
 
 
 def _pick_indices(labels: np.ndarray, num_classes: int, count: int) -> list[int]:

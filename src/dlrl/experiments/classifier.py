@@ -20,7 +20,7 @@ from dlrl.models.mlp import MLPClassifier, WeightEMA
 from dlrl.rundir import RunDir
 from dlrl.train.checkpoint import load_checkpoint, load_model_state
 from dlrl.train.loop import fit, make_optimizer, make_scheduler
-from dlrl.utils import resolve_device
+from dlrl.utils import cpu_seconds, resolve_device
 from dlrl.viz.classification import (
     confusion_matrix,
     plot_architecture,
@@ -187,7 +187,7 @@ def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[st
     bf16 = use_bf16(cfg, device)
     scheduler, per_batch = make_scheduler(optimizer, cfg.optim, cfg.epochs, len(train_batches))
 
-    started, cpu_started = time.perf_counter(), time.process_time()
+    started, cpu_started = time.perf_counter(), cpu_seconds(children=False)
     result = fit(
         model,
         make_step(cfg.label_smoothing, bf16),
@@ -210,7 +210,7 @@ def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[st
     )
     train_seconds = time.perf_counter() - started
     # CPU time of this process: what the run costs; on a shared host wall time says how busy the host was.
-    train_cpu_seconds = time.process_time() - cpu_started
+    train_cpu_seconds = cpu_seconds(children=False) - cpu_started
     run_dir.write_metrics(result.history)
     metrics = evaluate_model(cfg, model, data, run_dir, device)
     arrays = metrics.pop("_arrays")

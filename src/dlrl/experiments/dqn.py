@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import multiprocessing
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -23,6 +22,7 @@ from dlrl.config import build_config, read_config_file
 from dlrl.config.dqn import DQNConfig
 from dlrl.errors import CheckpointError, DlrlError
 from dlrl.rundir import RunDir
+from dlrl.utils import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +70,15 @@ def _train_job(
 
     from dlrl.rl.evaluate import greedy_returns
     from dlrl.rl.loop import FINAL_SEED_OFFSET, load_q_network, train_dqn
-    from dlrl.utils import configure_torch
+    from dlrl.utils import configure_torch, cpu_seconds
 
     cfg = DQNConfig.model_validate(cfg_data)
     configure_torch(cfg.threads or 1)
     sub = RunDir(path)
     sub.checkpoints.mkdir(parents=True, exist_ok=True)
-    started, cpu_started = time.perf_counter(), time.process_time()
+    started, cpu_started = time.perf_counter(), cpu_seconds(children=False)
     result = train_dqn(cfg, exploration, seed, sub.checkpoints, resume)
-    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds(children=False) - cpu_started
     sub.write_metrics(result.episodes, "episodes.csv")
     sub.write_metrics(result.evals, "evals.csv")
     sub.write_metrics(result.updates, "updates.csv")
@@ -98,7 +98,7 @@ def _train_job(
         "final_min": float(returns.min()),
         "train_seconds": round(result.train_seconds, 2),
         "seconds_this_process": round(seconds, 2),
-        "cpu_seconds_this_process": round(cpu_seconds, 2),  # wall minus waiting for a shared core
+        "cpu_seconds_this_process": round(cpu, 2),  # wall minus waiting for a shared core
         "steps_per_second": round((result.steps - result.resumed_from) / max(seconds, 1e-9), 1),
         "resumed_from": result.resumed_from,
         "final_returns": returns.tolist(),
@@ -108,8 +108,7 @@ def _train_job(
 
 
 def _workers(cfg: DQNConfig, jobs: int) -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(jobs, cfg.workers or cores))
+    return max(1, min(jobs, cfg.workers or usable_cores()))
 
 
 def run_jobs(cfg: DQNConfig, run_dir: RunDir, resume: bool) -> dict[str, dict[str, Any]]:
@@ -395,7 +394,9 @@ def play(
 
 
 def add_parser(subparsers: Any, formatter: type) -> None:
-    from dlrl.cli import COMMON_EPILOG, _add_run_options, _cmd_experiment
+    from dlrl.cli.common import COMMON_EPILOG
+    from dlrl.cli.common import add_run_options as _add_run_options
+    from dlrl.cli.common import cmd_experiment as _cmd_experiment
     from dlrl.config import describe_fields
     from dlrl.experiments import get_experiment
 

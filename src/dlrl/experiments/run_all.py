@@ -15,7 +15,6 @@ import argparse
 import json
 import logging
 import os
-import resource
 import shutil
 import time
 import traceback
@@ -25,6 +24,7 @@ from typing import Any
 
 from dlrl.errors import DlrlError
 from dlrl.progress import StageProgress, format_seconds
+from dlrl.utils import cpu_seconds, usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -173,13 +173,6 @@ def _resolve_configs(
     return configs
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process and its finished children (user + sys)."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def _packages() -> dict[str, str]:
     from importlib import metadata
 
@@ -196,8 +189,7 @@ def _write_env(run: Any, seed: int, profile: str) -> None:
     from dlrl.utils import resolve_device
 
     extra: dict[str, Any] = {"experiment": "run", "profile": profile, "packages": _packages()}
-    if hasattr(os, "sched_getaffinity"):
-        extra["cpus_usable"] = len(os.sched_getaffinity(0))
+    extra["cpus_usable"] = usable_cores()
     if hasattr(os, "getloadavg"):
         extra["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
     run.write_env(seed, str(resolve_device("auto")), extra)
@@ -277,7 +269,7 @@ def _section_dir(
     A section that failed last time and whose config has changed since (the fix of its failure may well
     change it) starts afresh; an interrupted one must match, as with any ``--resume``.
     """
-    from dlrl.experiments.runner import choose_run_dir
+    from dlrl.rundir import choose_run_dir
 
     path = out / section.name
     section_resume = resume and (path / "config.yaml").exists()
@@ -380,7 +372,7 @@ def run_all(
             log.info(progress.skip(section.name, "done earlier, skipped"))
             continue
         log.info(progress.start(section.name))
-        wall_started, cpu_started = time.perf_counter(), _cpu_seconds()
+        wall_started, cpu_started = time.perf_counter(), cpu_seconds()
         # "interrupted" until it finishes or fails: also what a SystemExit or Ctrl-C leaves behind
         record: dict[str, Any] = {"experiment": section.experiment, "part": section.part}
         record["status"] = "interrupted"
@@ -407,7 +399,7 @@ def run_all(
                 else {}
             )
             record["seconds"] = round(time.perf_counter() - wall_started + earlier.get("seconds", 0.0), 1)
-            record["cpu_seconds"] = round(_cpu_seconds() - cpu_started + earlier.get("cpu_seconds", 0.0), 1)
+            record["cpu_seconds"] = round(cpu_seconds() - cpu_started + earlier.get("cpu_seconds", 0.0), 1)
             status[section.name] = record
             save_state()
             line = progress.finish(
@@ -501,7 +493,7 @@ def _resume_settings(
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from dlrl.experiments.runner import DEFAULT_RUNS_ROOT, fresh_run_path, latest_run_path
+    from dlrl.rundir import DEFAULT_RUNS_ROOT, fresh_run_path, latest_run_path
 
     if args.tensorboard:
         check_tensorboard()

@@ -39,7 +39,7 @@ def _intermixed(base: type[argparse.ArgumentParser]) -> type[argparse.ArgumentPa
 
 
 def add_parser(subparsers: Any, formatter: type) -> None:
-    from dlrl.cli import _add_run_options
+    from dlrl.cli.common import add_run_options as _add_run_options
 
     base_class = subparsers._parser_class
     subparsers._parser_class = _intermixed(base_class)  # EXPERIMENT, options and key=value in any order
@@ -91,7 +91,7 @@ def add_parser(subparsers: Any, formatter: type) -> None:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from dlrl.cli import _headline
+    from dlrl.cli.common import headline as _headline
     from dlrl.tune.interface import get_adapter
     from dlrl.tune.search import resolve_search, run_search
 

@@ -23,6 +23,7 @@ import ray
 from ray import tune
 
 from dlrl.errors import DlrlError
+from dlrl.utils import usable_cores
 
 log = logging.getLogger("dlrl.tune")
 
@@ -45,14 +46,6 @@ class SessionInfo:
     cpus: float  # CPUs of the cluster
     start_seconds: float = 0.0
     shutdown_seconds: float = 0.0
-
-
-def local_cores() -> int:
-    """CPUs this process may use (respects taskset/cgroup CPU sets, unlike os.cpu_count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def cluster_address(option: str | None) -> tuple[str | None, str]:
@@ -174,7 +167,7 @@ def ray_session(log_path: Path, address_option: str | None) -> Iterator[SessionI
                     if address is None:
                         ray.init(
                             address="local",
-                            num_cpus=local_cores(),
+                            num_cpus=usable_cores(),
                             include_dashboard=False,
                             log_to_driver=False,
                             logging_level=logging.INFO,

@@ -25,19 +25,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dlrl.config import ExperimentConfig, read_config_file
+from dlrl.config import ExperimentConfig, layer_config, read_config_file
 from dlrl.config.base import config_to_yaml
 from dlrl.config.tune import RESUME_FREE_KEYS, TuneConfig
 from dlrl.errors import ConfigError, DlrlError
 from dlrl.experiments import get_experiment
-from dlrl.experiments.runner import (
+from dlrl.rundir import (
     DEFAULT_RUNS_ROOT,
+    RunDir,
+    cleanup_on_error,
     first_difference,
     fresh_run_path,
     latest_run_path,
-    layer_config,
 )
-from dlrl.rundir import RunDir
 from dlrl.tune.interface import TuneAdapter, get_adapter
 from dlrl.tune.space import apply_params, load_tune_config
 from dlrl.utils import atomic_write_text
@@ -154,7 +154,8 @@ def choose_search_dir(
 def check_before_ray(setup: SearchSetup, address: str | None) -> int:
     """Checks that need files, data or the cluster address, before anything starts; returns the pool size."""
     from dlrl.data.kfold import kfold_indices
-    from dlrl.tune.raysession import cluster_address, local_cores, probe_address
+    from dlrl.tune.raysession import cluster_address, probe_address
+    from dlrl.utils import usable_cores
 
     folds = setup.tune.folds
     if folds < 2:
@@ -167,9 +168,9 @@ def check_before_ray(setup: SearchSetup, address: str | None) -> int:
         raise ConfigError(f"--folds {folds}: more folds than the {pool} training samples")
     kfold_indices(pool, folds, setup.base.seed)
     resolved, given = cluster_address(address)
-    if resolved is None and setup.tune.cpus_per_trial > local_cores():
+    if resolved is None and setup.tune.cpus_per_trial > usable_cores():
         raise ConfigError(
-            f"--cpus-per-trial {setup.tune.cpus_per_trial:g}: this machine has {local_cores()} CPUs"
+            f"--cpus-per-trial {setup.tune.cpus_per_trial:g}: this machine has {usable_cores()} CPUs"
         )
     if resolved is not None:
         probe_address(resolved, given)
@@ -273,7 +274,6 @@ def run_search(
     Raises DlrlError for bad input before Ray starts (removing a directory it created), KeyboardInterrupt
     after saving what there is if the search was interrupted (continue with ``resume=True``).
     """
-    from dlrl.experiments.runner import cleanup_on_error
     from dlrl.tune.results import write_results
     from dlrl.tune.space import grid_size
 

@@ -1,0 +1,7 @@
+"""``python -m dlrl.cli``: the same as the ``dlrl`` command."""
+
+import sys
+
+from dlrl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,120 @@
+"""What every command shell shares: the parser classes, the run options, turning flags into config keys,
+running one experiment from parsed arguments, logging set-up."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any, NoReturn
+
+log = logging.getLogger("dlrl")
+
+COMMON_EPILOG = """\
+Config keys (set with key=value, or in a YAML/TOML file given to --config):
+{fields}
+
+Layering, later wins: defaults < --quick < --config FILE < options such as --seed < key=value.
+The resolved config is written to RUN_DIR/config.yaml; `--config RUN_DIR/config.yaml` re-runs it.
+"""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="YAML or TOML config file")
+    parser.add_argument("--seed", type=int, help="seed for every random draw (default: the config's, 0)")
+    parser.add_argument("--out", metavar="DIR", help="run directory (default: runs/<experiment>-<timestamp>)")
+    parser.add_argument("--quick", action="store_true", help="small budget: a smoke run, seconds to a minute")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run (--out DIR, or the latest one) from its last checkpoint",
+    )
+    parser.add_argument("--data-dir", metavar="DIR", help="directory with IDX files (also: DLRL_DATA_DIR)")
+    parser.add_argument("--device", help="torch device: auto, cpu, cuda")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=3e-4"
+    )
+
+
+def add_experiment_parser(subparsers: Any, entry: Any) -> None:
+    from dlrl.config import describe_fields
+
+    cls = entry.config_cls()
+    fields = "\n".join(line for line in describe_fields(cls) if not line.lstrip().startswith("experiment="))
+    parser = subparsers.add_parser(
+        entry.cli_name,
+        help=entry.help,
+        description=entry.help,
+        formatter_class=HelpFormatter,
+        epilog=COMMON_EPILOG.format(fields=fields),
+    )
+    add_run_options(parser)
+    for flag, key, kwargs in entry.options:
+        parser.add_argument(flag, dest=f"opt:{key}", **kwargs)
+    parser.set_defaults(handler=cmd_experiment, entry=entry)
+
+
+def options_from_args(args: argparse.Namespace, cls: Any) -> dict[str, Any]:
+    """Dotted config keys set by flags (--seed, --device, --data-dir, experiment-specific flags)."""
+    options: dict[str, Any] = {"seed": args.seed, "device": args.device}
+    if getattr(args, "data_dir", None) and "data" in cls.model_fields:
+        options["data.data_dir"] = args.data_dir
+    for dest, value in vars(args).items():
+        if dest.startswith("opt:") and value is not None:
+            options[dest[4:]] = value
+    return options
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from dlrl.experiments.runner import resolve_config, run_experiment
+    from dlrl.rundir import choose_run_dir
+
+    entry = args.entry
+    options = options_from_args(args, entry.config_cls())
+    config = resolve_config(entry, args.config, args.overrides, args.quick, options)
+    run_dir, created = choose_run_dir(entry.name, config, args.out, args.resume)
+    log.info("%s: run directory %s", entry.name, run_dir.path)
+    summary = run_experiment(entry, config, run_dir, args.resume, created)
+    print(json.dumps(headline(summary), indent=2))
+    print(f"run directory: {run_dir.path}")
+    return 0
+
+
+def headline(summary: dict[str, Any]) -> dict[str, Any]:
+    """Scalars only: nested tables stay in summary.json."""
+    return {k: v for k, v in summary.items() if not isinstance(v, dict | list)}
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests and tools swap it), not the one at creation."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def configure_logging(verbose: int, quiet: bool) -> None:
+    """Messages of the ``dlrl`` loggers go to stderr; other libraries' loggers are left alone."""
+    level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
+    handler = _StderrHandler()
+    fmt = "%(asctime)s %(message)s" if verbose else "%(message)s"
+    handler.setFormatter(logging.Formatter(fmt, "%H:%M:%S"))
+    handler.set_name("dlrl-cli")
+    log.handlers[:] = [h for h in log.handlers if h.get_name() != "dlrl-cli"] + [handler]
+    log.setLevel(level)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other dlrl error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
