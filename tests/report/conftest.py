@@ -10,6 +10,19 @@ import numpy as np
 import pytest
 from matplotlib.image import imsave
 
+from dlrl.rundir import RunDir
+
+# The regression experiment's target, as the run writes it into targets.json beside the summary.
+REGRESSION_TARGETS = [
+    {
+        "metric": "test_mse_over_noise_var",
+        "op": "<=",
+        "value": 1.10,
+        "label": "synthetic data: test MSE at most 1.10 x the noise variance",
+        "reference": "1.0 x the noise variance is the best any model can do",
+    }
+]
+
 
 def png(path: Path, width: int = 40, height: int = 30) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -18,12 +31,21 @@ def png(path: Path, width: int = 40, height: int = 30) -> Path:
     return path
 
 
-def write_section(path: Path, experiment: str, summary: dict, figures: tuple[str, ...] = ("curves",)) -> Path:
+def write_section(
+    path: Path,
+    experiment: str,
+    summary: dict,
+    figures: tuple[str, ...] = ("curves",),
+    targets: list[dict] | None = None,
+) -> Path:
+    """An experiment's run directory; ``targets`` (default: the regression's) evaluated into targets.json."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.yaml").write_text(f"experiment: {experiment}\nseed: 0\nepochs: 3\n")
     (path / "env.json").write_text(json.dumps({"seed": 0, "device": "cpu", "torch": "2.x"}))
     (path / "metrics.csv").write_text("epoch,train_loss,val_loss\n1,0.9,1.0\n2,0.5,0.6\n3,0.25,0.3\n")
+    summary = {"kind": "experiment", "experiment": experiment, **summary}
     (path / "summary.json").write_text(json.dumps(summary))
+    RunDir(path).write_targets(REGRESSION_TARGETS if targets is None else targets, summary)
     for name in figures:
         png(path / "figures" / f"{name}.png")
     return path
@@ -48,7 +70,9 @@ def fabricated_run(root: Path) -> Path:
         figures=("fit", "learning_curves"),
     )
     png(done / "figures" / "seed-1" / "episode.png", 120, 20)  # a nested figure folder, a wide figure
-    nested = write_section(done / "seed-2", "regression", {"seed_score": 0.875}, figures=("nested",))
+    nested = write_section(
+        done / "seed-2", "regression", {"seed_score": 0.875}, figures=("nested",), targets=[]
+    )
     (nested / "figures" / "captions.json").write_text(json.dumps({"nested": "A caption from captions.json"}))
     (done / "tables").mkdir()
     (done / "tables" / "search.csv").write_text("lr,val_loss\n0.001,0.5\n0.01,0.25\n")
@@ -72,6 +96,7 @@ def fabricated_run(root: Path) -> Path:
     (root / "run.json").write_text(
         json.dumps(
             {
+                "kind": "run",
                 "profile": "quick",
                 "seed": 0,
                 "sections": ["regression", "regression2", "classifier", "dqn", "vae"],

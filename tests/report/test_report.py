@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -11,7 +13,11 @@ import pytest
 
 from dlrl.cli import main
 from dlrl.report import build_report
-from dlrl.report.collect import evaluate_targets, fmt, image_size, read_run, summary_tables
+from dlrl.report.collect import directory_kind, read_run, read_targets
+from dlrl.report.figures import image_size
+from dlrl.report.tables import summary_tables
+from dlrl.report.view import fmt
+from dlrl.rundir import RunDir
 
 
 class Links(HTMLParser):
@@ -92,15 +98,39 @@ def test_single_experiment_and_tune_directories(tmp_path: Path, make_section, ma
     (tune / "trials.csv").write_text("trial,lr,val_loss\n5dab0e2d,0.001,0.5\n50375472,0.01,0.25\n")
     (tune / "best_config.yaml").write_text("experiment: regression\noptim:\n  lr: 0.01\n")
     (tune / "config.yaml").write_text("experiment: regression\n")  # the searched experiment
-    (tune / "summary.json").write_text(json.dumps({"best_trial": "50375472", "best_val_loss": 0.25}))
+    summary = {"kind": "search", "experiment": "regression", "best_trial": "50375472", "best_val_loss": 0.25}
+    (tune / "summary.json").write_text(json.dumps(summary))
     make_png(tune / "figures" / "trials.png")
     view = read_run(tune)
-    assert view.kind == "tune" and view.sections[0].status == "done"
+    assert view.kind == "search" and view.sections[0].status == "done"
+    assert ("experiment", "regression") in view.sections[0].scalars  # what was searched, as always shown
+    assert "kind" not in dict(view.sections[0].scalars)
     assert view.sections[0].trials is not None and view.sections[0].trials.highlight == 1
     html = build_report(tune, tmp_path / "elsewhere.html").read_text()
     assert "Best configuration" in html and "lr: 0.01" in html and 'class="highlight"' in html
     assert "<td>50375472</td>" in html  # trial ids are not numbers to format
     assert "Targets" not in html  # the searched experiment's targets are not the search's
+
+
+def test_kind_says_what_a_directory_is_and_files_say_it_without_one(tmp_path: Path, make_section) -> None:
+    section = make_section(tmp_path / "exp", "regression", {"test_mse_over_noise_var": 1.0})
+    assert directory_kind(section) == "experiment"
+    view = read_run(section)
+    assert view.kind == "experiment" and view.sections[0].experiment == "regression"
+    assert "kind" not in dict(view.sections[0].scalars)  # what wrote it, not a headline metric
+    assert "experiment" not in dict(view.sections[0].scalars)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text(json.dumps({"kind": "run", "sections": ["a"]}))
+    assert directory_kind(tmp_path / "run") == "run"
+    # Written before the kind field: dlrl run by its sections.json, a search by its trials.csv.
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "summary.json").write_text(json.dumps({"acc": 0.5}))
+    assert directory_kind(old) == "experiment"
+    (old / "trials.csv").write_text("trial,lr\n1,0.1\n")
+    assert directory_kind(old) == "search"
+    (old / "sections.json").write_text("{}")
+    assert directory_kind(old) == "run"
 
 
 def test_report_command(tmp_path: Path, fake_run: Path, capsys) -> None:
@@ -124,16 +154,36 @@ def test_summary_tables_shapes() -> None:
     assert tables[0].columns == ["", "x", "y"] and tables[0].rows == [["a", "1", "2"], ["b", "3", "—"]]
 
 
-def test_targets_met_missed_and_unmeasured() -> None:
+def test_targets_met_missed_and_unmeasured(tmp_path: Path) -> None:
     targets = [
         {"metric": "acc", "op": ">=", "value": 0.9, "label": "accuracy", "reference": "paper: 0.92"},
         {"metric": "time", "op": "<=", "value": 10, "label": "fast"},
         {"metric": "nested.psnr", "op": ">=", "value": 20, "label": "psnr"},
         {"metric": "absent", "op": ">=", "value": 1, "label": "absent"},
     ]
-    views = evaluate_targets(targets, {"acc": 0.95, "time": 12.0, "nested": {"psnr": 21.5}})
+    RunDir(tmp_path).write_targets(targets, {"acc": 0.95, "time": 12.0, "nested": {"psnr": 21.5}})
+    views = read_targets(tmp_path)
     assert [v.met for v in views] == [True, False, True, None]
-    assert views[0].reference == "paper: 0.92" and views[3].measured == "not measured"
+    assert [(v.value, v.measured) for v in views] == [
+        ("0.9", "0.95"),
+        ("10", "12"),
+        ("20", "21.5"),
+        ("1", "not measured"),
+    ]
+    assert views[0].reference == "paper: 0.92" and views[0].label == "accuracy"
+    (tmp_path / "targets.json").unlink()
+    assert read_targets(tmp_path) == []  # no targets.json, no targets
+
+
+def test_the_report_imports_no_experiment() -> None:
+    """It reads the run directory's files only: no experiment, search or training code is imported."""
+    code = (
+        "import sys, dlrl.report, dlrl.cli.report\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('dlrl.experiments', 'dlrl.tune', "
+        "'dlrl.train', 'dlrl.models', 'dlrl.data', 'dlrl.rl', 'dlrl.viz', 'dlrl.run'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,12 @@ from pathlib import Path
 import jinja2
 
 from dlrl.progress import format_seconds
-from dlrl.report import REPORT_NAME
 from dlrl.report.collect import ReportView, read_run
 from dlrl.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
 
+REPORT_NAME = "report.html"
 
 STATUS_TEXT = {
     "done": "done",
