@@ -1,5 +1,122 @@
-"""dlrl tune (being moved here)."""
+"""``dlrl tune EXPERIMENT``: the command-line face of :mod:`dlrl.tune.search`."""
 
-from dlrl.tune.cli import add_parser
+from __future__ import annotations
 
-__all__ = ["add_parser"]
+import argparse
+import json
+from typing import Any
+
+from dlrl.tune.registry import ADAPTERS
+
+DESCRIPTION = """\
+Hyperparameter search with Ray Tune (Optuna TPE + ASHA by default). Every trial runs K-fold cross
+validation on the experiment's training data (the test set is never seen) and reports, per epoch, the
+mean validation metric over the folds and its spread, so that ASHA can stop bad trials early.
+
+Writes RUN/trials.csv, RUN/metrics.csv, RUN/best_config.yaml (train it with `dlrl EXPERIMENT --config`),
+RUN/figures/ and RUN/summary.json; Ray's own log goes to RUN/ray.log. Ctrl-C stops cleanly; continue with
+the same command plus --resume. Search spaces: dlrl/configs/tune/EXPERIMENT.yaml, overridden by a 'tune:'
+section in --config FILE or by tune.KEY=VALUE (tune.space.optim.lr.high=0.1).
+"""
+
+
+def _intermixed(base: type[argparse.ArgumentParser]) -> type[argparse.ArgumentParser]:
+    """A parser class that accepts positionals after options (``tune regression --quick epochs=5``)."""
+
+    class IntermixedParser(base):  # type: ignore[misc, valid-type]
+        _inside = False
+
+        def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+            if self._inside:  # parse_known_intermixed_args calls back into parse_known_args
+                return super().parse_known_args(args, namespace)
+            self._inside = True
+            try:
+                return self.parse_known_intermixed_args(args, namespace)
+            finally:
+                self._inside = False
+
+    return IntermixedParser
+
+
+def add_parser(subparsers: Any, formatter: type) -> None:
+    from dlrl.cli.common import add_run_options as _add_run_options
+
+    base_class = subparsers._parser_class
+    subparsers._parser_class = _intermixed(base_class)  # EXPERIMENT, options and key=value in any order
+    try:
+        parser = subparsers.add_parser(
+            "tune",
+            help="hyperparameter search with Ray Tune and K-fold CV",
+            description=DESCRIPTION,
+            formatter_class=formatter,
+        )
+    finally:
+        subparsers._parser_class = base_class
+    parser.add_argument("experiment", metavar="EXPERIMENT", help=f"one of: {', '.join(ADAPTERS)}")
+    _add_run_options(parser)
+    group = parser.add_argument_group("search")
+    group.add_argument(
+        "--num-samples", type=int, metavar="N", help="trials to sample (default: the space file's)"
+    )
+    group.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop the search after this long")
+    group.add_argument(
+        "--max-concurrent", type=int, metavar="N", help="trials at a time (default: CPUs / cpus-per-trial)"
+    )
+    group.add_argument(
+        "--search", choices=["optuna", "random", "grid"], help="search algorithm (default: optuna)"
+    )
+    group.add_argument("--scheduler", choices=["asha", "fifo"], help="trial scheduler (default: asha)")
+    group.add_argument(
+        "--folds", type=int, metavar="K", help="K-fold cross validation inside every trial (>= 2)"
+    )
+    group.add_argument("--metric", help="validation metric to optimise (default: the experiment's)")
+    group.add_argument("--mode", choices=["min", "max"], help="minimise or maximise --metric")
+    group.add_argument("--cpus-per-trial", type=float, metavar="N", help="CPUs (and torch threads) per trial")
+    group.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="attach to a running Ray cluster (also: RAY_ADDRESS); default: a local Ray",
+    )
+    group.add_argument(
+        "--train-best",
+        action="store_true",
+        help="then train the best config on the full training data into RUN/best (test once)",
+    )
+    group.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also train the untuned config into RUN/baseline, for comparison",
+    )
+    parser.set_defaults(handler=cmd_tune)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from dlrl.cli.common import headline as _headline
+    from dlrl.tune.interface import get_adapter
+    from dlrl.tune.search import resolve_search, run_search
+
+    options: dict[str, Any] = {"seed": args.seed, "device": args.device}
+    data_field = get_adapter(args.experiment).config_cls.model_fields.get("data")
+    if (
+        args.data_dir
+        and data_field is not None
+        and "data_dir" in getattr(data_field.annotation, "model_fields", {})
+    ):
+        options["data.data_dir"] = args.data_dir
+    tune_options = {
+        "num_samples": args.num_samples,
+        "time_budget": args.time_budget,
+        "max_concurrent": args.max_concurrent,
+        "search": args.search,
+        "scheduler": args.scheduler,
+        "folds": args.folds,
+        "metric": args.metric,
+        "mode": args.mode,
+        "cpus_per_trial": args.cpus_per_trial,
+    }
+    setup = resolve_search(args.experiment, args.config, args.overrides, args.quick, options, tune_options)
+    run_dir, summary = run_search(setup, args.out, args.resume, args.address, args.train_best, args.baseline)
+    print(json.dumps(_headline(summary), indent=2))
+    print(f"best config: {run_dir.path / 'best_config.yaml'}")
+    print(f"run directory: {run_dir.path}")
+    return 0
