@@ -55,7 +55,8 @@ from dlrl.config.classifier import ClassifierConfig
 from dlrl.data.batching import Batches
 from dlrl.data.images import load_images
 from dlrl.experiments.classifier import build_model, make_step, predict, use_bf16
-from dlrl.train.loop import make_optimizer, train_one_epoch
+from dlrl.train.optim import make_optimizer
+from dlrl.train.trainer import train_one_epoch
 
 BATCH_SIZE = 64
 LR = 1e-3

@@ -2,7 +2,7 @@
 
 Ray runs a seeded random search with the FIFO scheduler (every trial to the end, no early stopping); the
 loop then trains exactly those trials (same parameters, folds and seeds) one after another in this process
-with the same code (``dlrl.tune.trial.run_folds``) and no Ray at all. Prints JSON: both wall times, Ray's
+with the same code (``dlrl.tune.trial.run_trial``) and no Ray at all. Prints JSON: both wall times, Ray's
 start-up/shutdown, the ratio, and the best mean validation MSE of each (equal: the trials are the same).
 
     .venv/bin/python bench/tune_overhead.py [--trials 8] [--epochs 30] [--folds 3] [--max-concurrent N]
@@ -14,7 +14,6 @@ import argparse
 import json
 import logging
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -22,14 +21,10 @@ from pathlib import Path
 
 import torch
 
+from dlrl.experiments.search import resolve_search, run_search
 from dlrl.tune.results import load_trials
-from dlrl.tune.search import resolve_search, run_search
-from dlrl.tune.trial import run_folds
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+from dlrl.tune.trial import run_trial
+from dlrl.utils import cpu_seconds
 
 
 def main() -> None:
@@ -66,11 +61,11 @@ def main() -> None:
 
     records = load_trials(run_dir, setup)
     base = setup.base.model_dump(mode="json")
-    loop_started, loop_cpu = time.perf_counter(), _cpu_seconds()
+    loop_started, loop_cpu = time.perf_counter(), cpu_seconds(children=False)
     loop_best = []
     for record in records:
-        rows = run_folds(
-            "regression",
+        rows = run_trial(
+            setup.adapter,
             base,
             record.params,
             setup.tune.folds,
@@ -80,7 +75,7 @@ def main() -> None:
         )
         loop_best.append(min(row[setup.metric] for row in rows))
     loop_wall = time.perf_counter() - loop_started
-    loop_cpu = _cpu_seconds() - loop_cpu
+    loop_cpu = cpu_seconds(children=False) - loop_cpu
 
     print(
         json.dumps(

@@ -2,17 +2,38 @@
 
 The ETA starts from a table of expected seconds per stage and is refined as stages finish: the ratio of
 actual to expected time of the finished stages scales what is left (a slow, busy machine is slow for
-every stage). Lines go through ``logging``; the CLI decides where they are shown. Per-epoch bars are the
-training loop's business (tqdm on a terminal, nothing otherwise).
+every stage). Lines go through ``logging``; the CLI decides where they are shown.
+
+Per-batch bars (``progress_bar``) show on a terminal and in a Jupyter notebook (tqdm.auto draws a widget
+there), and never in logs or pipes.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where stderr is no terminal but a widget can be drawn)."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def progress_bar(items: Iterable[Any], label: str | None) -> Iterable[Any]:
+    """``items`` with a transient progress bar labelled ``label`` on a terminal or in a notebook; ``items``
+    itself where no one watches (label None, logs, pipes, tests)."""
+    if label is None or not (sys.stderr.isatty() or in_notebook()):
+        return items
+    from tqdm.auto import tqdm  # only when a bar is drawn: tqdm.auto imports ipywidgets if present
+
+    total = len(items) if hasattr(items, "__len__") else None
+    return tqdm(items, desc=label, leave=False, total=total, dynamic_ncols=True)
 
 
 def format_seconds(seconds: float | None) -> str:

@@ -1,4 +1,4 @@
-"""The generic loop: learns, is deterministic, resumes exactly, stops early; a finished run stays finished."""
+"""Trainer and fit: learn, deterministic, exact resume, early stopping; a finished run stays finished."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from torch import nn
 from dlrl.config import OptimConfig
 from dlrl.data.batching import Batches
 from dlrl.train.checkpoint import load_checkpoint
-from dlrl.train.loop import evaluate, fit, make_optimizer, make_scheduler
+from dlrl.train.fit import Monitor, fit
+from dlrl.train.optim import make_optimization
+from dlrl.train.trainer import Trainer, evaluate
 
 CPU = torch.device("cpu")
 
@@ -38,26 +40,19 @@ def _setup(seed: int = 0, schedule: str = "onecycle", epochs: int = 6):
     train = Batches(x[:64], y[:64], batch_size=16, shuffle=True, seed=seed)
     val = Batches(x[64:], y[64:], batch_size=32)
     cfg = OptimConfig(lr=0.05, schedule=schedule)
-    optimizer = make_optimizer(model.parameters(), cfg)
-    scheduler, per_batch = make_scheduler(optimizer, cfg, epochs, len(train))
+    optimizer, scheduler, per_batch = make_optimization(model.parameters(), cfg, epochs, len(train))
     return model, optimizer, scheduler, per_batch, train, val
 
 
-def _fit(setup, epochs: int = 6, **kwargs):
+def _trainer(setup, step=classify_step) -> Trainer:
     model, optimizer, scheduler, per_batch, train, val = setup
-    return fit(
-        model,
-        classify_step,
-        optimizer,
-        train,
-        val,
-        epochs,
-        CPU,
-        scheduler=scheduler,
-        scheduler_per_batch=per_batch,
-        progress=False,
-        **kwargs,
+    return Trainer(
+        model, step, optimizer, train, val, device=CPU, scheduler=scheduler, scheduler_per_batch=per_batch
     )
+
+
+def _fit(setup, epochs: int = 6, monitor: Monitor | None = None, **kwargs):
+    return fit(_trainer(setup), epochs, monitor, progress=False, **kwargs)
 
 
 def _strip(history):
@@ -70,7 +65,8 @@ def test_overfits_a_small_batch() -> None:
     x, y = _data(16)
     batches = Batches(x, y, batch_size=16)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    result = fit(model, classify_step, optimizer, batches, batches, 150, CPU, progress=False)
+    trainer = Trainer(model, classify_step, optimizer, batches, batches, device=CPU)
+    result = fit(trainer, 150, progress=False)
     assert result.history[-1]["train_loss"] < 0.05
     assert evaluate(model, batches, classify_step, CPU)["accuracy"] == 1.0
 
@@ -94,7 +90,7 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path: Path) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         _fit(_setup(), checkpoint_dir=tmp_path / "cut", on_epoch_end=interrupt)
-    assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 1  # epochs 1-2 saved, 3 lost
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 2  # epochs done: 1-2 saved, 3 lost
     torch.manual_seed(999)  # the resumed process starts from a different global RNG state
     resumed_setup = _setup()
     resumed = _fit(resumed_setup, checkpoint_dir=tmp_path / "cut", resume=True)
@@ -109,20 +105,8 @@ def test_early_stopping(tmp_path: Path) -> None:
         loss, metrics = classify_step(model, batch)
         return loss, {**metrics, "flat": torch.tensor(1.0)}
 
-    model, optimizer, _, _, train, val = _setup(schedule="none")
-    result = fit(
-        model,
-        constant_step,
-        optimizer,
-        train,
-        val,
-        10,
-        CPU,
-        monitor="val_flat",
-        patience=2,
-        checkpoint_dir=tmp_path,
-        progress=False,
-    )
+    trainer = _trainer(_setup(schedule="none"), constant_step)
+    result = fit(trainer, 10, Monitor("val_flat", "min", patience=2), checkpoint_dir=tmp_path, progress=False)
     assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
     assert (tmp_path / "best.pt").exists()
     assert load_checkpoint(tmp_path / "last.pt")["finished"] is True
@@ -142,28 +126,31 @@ def test_finished_run_resumed_does_nothing(tmp_path: Path) -> None:
         calls.append(1)
         return classify_step(model, batch)
 
-    model, optimizer, scheduler, per_batch, train, val = _setup()
-    again = fit(
-        model,
-        counting_step,
-        optimizer,
-        train,
-        val,
-        6,
-        CPU,
-        scheduler=scheduler,
-        scheduler_per_batch=per_batch,
-        checkpoint_dir=tmp_path,
-        resume=True,
-        progress=False,
-    )
+    again = fit(_trainer(_setup(), counting_step), 6, checkpoint_dir=tmp_path, resume=True, progress=False)
     assert calls == []
     assert _strip(again.history) == _strip(done.history)
     assert (tmp_path / "last.pt").read_bytes() == before
 
 
 def test_best_checkpoint_follows_the_monitored_metric(tmp_path: Path) -> None:
-    result = _fit(_setup(), checkpoint_dir=tmp_path, monitor="val_accuracy", mode="max")
+    result = _fit(_setup(), checkpoint_dir=tmp_path, monitor=Monitor("val_accuracy", "max"))
     best = load_checkpoint(tmp_path / "best.pt")
-    assert best["epoch"] + 1 == result.best_epoch
+    assert best["epoch"] == result.best_epoch
     assert result.best_metric == max(row["val_accuracy"] for row in result.history)
+
+
+def test_trainer_state_round_trip_continues_identically() -> None:
+    """Two epochs, then state() into a fresh trainer: its third epoch equals an uninterrupted third."""
+    full = _trainer(_setup(seed=5))
+    rows = [full.train_epoch() for _ in range(3)]
+    first = _trainer(_setup(seed=5))
+    first.train_epoch(), first.train_epoch()
+    state, rng = first.state(), torch.get_rng_state()
+    second = _trainer(_setup(seed=5))
+    with torch.no_grad():  # other weights: everything must come from the state
+        for parameter in second.model.parameters():
+            parameter.normal_()
+    second.load_state(state)
+    torch.set_rng_state(rng)
+    assert second.epoch == 2
+    assert second.train_epoch() == rows[2]

@@ -7,9 +7,12 @@ import pytest
 from dlrl.config import apply_overrides
 from dlrl.config.regression import RegressionConfig
 from dlrl.data.kfold import kfold_indices
-from dlrl.tune.adapters import ClassifierAdapter, RegressionAdapter
-from dlrl.tune.interface import FoldTrainer, get_adapter
-from dlrl.tune.trial import aggregate, run_folds
+from dlrl.experiments import get_adapter
+from dlrl.experiments.autoencoder import AutoEncoderAdapter
+from dlrl.experiments.classifier import ClassifierAdapter
+from dlrl.experiments.regression import RegressionAdapter
+from dlrl.train.kfold import FoldTrainer, aggregate
+from dlrl.tune.trial import run_trial
 
 from .conftest import TINY_REGRESSION
 
@@ -41,7 +44,7 @@ def _run(resume_state=None, stop_after=None, folds=3):
             raise KeyboardInterrupt
 
     try:
-        run_folds("regression", BASE, PARAMS, folds, split_seed=0, report=report, resume_state=resume_state)
+        run_trial(RegressionAdapter(), BASE, PARAMS, folds, 0, report=report, resume_state=resume_state)
     except KeyboardInterrupt:
         pass
     return rows, states
@@ -101,7 +104,9 @@ def test_autoencoder_folds_report_reconstruction_metrics(variant):
     over = {"data.limit": 200, "epochs": 2, "variant": variant, "vae.warmup_epochs": 2, "device": "cpu"}
     base = apply_overrides(AutoEncoderConfig().model_dump(mode="json"), over)
     rows = []
-    run_folds("autoencoder", base, {"optim.lr": 3e-3}, 2, 0, report=lambda row, state: rows.append(row))
+    run_trial(
+        AutoEncoderAdapter(), base, {"optim.lr": 3e-3}, 2, 0, report=lambda row, state: rows.append(row)
+    )
     assert [r["epoch"] for r in rows] == [1, 2]
     assert {"val_loss", "val_loss_std", "val_mse", "val_loss_fold1"} <= set(rows[-1])
     if variant == "vae":  # the KL warm-up follows each fold's own epoch: beta 0.5, then 1

@@ -1,8 +1,11 @@
-"""Experiments: each module wires config + data + model + loop + figures into
-``run(config, run_dir, resume)``.
+"""Experiments: each module wires config + data + model + trainer + figures into
+``run(config, run_dir, resume) -> summary``, and may export ``validate(config)``, ``evaluate(run_dir)``,
+``load_model(run_dir)``, ``TARGETS`` and a tune adapter (``dlrl.tune.adapter.TuneAdapter``).
 
-The registry maps a CLI name to its config class and module, imported lazily so that ``dlrl --help``
-does not import torch-heavy code (Ray, Gymnasium) it does not need.
+The registry maps a name to its config class, module and adapter as "module:attribute" strings, imported
+lazily so that ``dlrl --help`` does not import torch-heavy code (Ray, Gymnasium) it does not need. Adding
+an experiment: write its module and config, then ``register(ExperimentEntry(...))`` (README: "Add an
+experiment").
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from typing import Any
+
+from dlrl.errors import DlrlError
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,7 @@ class ExperimentEntry:
     config: str  # "module:Class"
     module: str  # module with run(config, run_dir, resume) -> summary and evaluate(run_dir) -> metrics
     command: str = ""  # CLI subcommand, if not the name
+    adapter: str = ""  # "module:Class" of its tune adapter; empty: `dlrl tune` cannot search it
     # Extra CLI flags that set config keys: (flag, dotted config key, argparse keyword arguments)
     options: tuple[tuple[str, str, dict[str, Any]], ...] = ()
 
@@ -33,6 +39,11 @@ class ExperimentEntry:
     def load(self) -> Any:
         return importlib.import_module(self.module)
 
+    def tune_adapter(self) -> Any:
+        """A new instance of the experiment's tune adapter."""
+        module, _, attribute = self.adapter.partition(":")
+        return getattr(importlib.import_module(module), attribute)()
+
 
 EXPERIMENTS: dict[str, ExperimentEntry] = {
     entry.name: entry
@@ -42,6 +53,7 @@ EXPERIMENTS: dict[str, ExperimentEntry] = {
             "Part 1a: 1-D regression network (synthetic data with gaps, or your CSV)",
             "dlrl.config.regression:RegressionConfig",
             "dlrl.experiments.regression",
+            adapter="dlrl.experiments.regression:RegressionAdapter",
             options=(
                 ("--csv", "data.csv", {"metavar": "FILE", "help": "two-column x,y CSV (header optional)"}),
             ),
@@ -52,6 +64,7 @@ EXPERIMENTS: dict[str, ExperimentEntry] = {
             "dlrl.config.classifier:ClassifierConfig",
             "dlrl.experiments.classifier",
             command="classify",
+            adapter="dlrl.experiments.classifier:ClassifierAdapter",
             options=(("--dataset", "data.dataset", {"choices": ["mnist", "fashion-mnist"]}),),
         ),
         ExperimentEntry(
@@ -59,6 +72,7 @@ EXPERIMENTS: dict[str, ExperimentEntry] = {
             "Part 2: convolutional AutoEncoder, denoising (dae) or variational (vae), latent-space analysis",
             "dlrl.config.autoencoder:AutoEncoderConfig",
             "dlrl.experiments.autoencoder",
+            adapter="dlrl.experiments.autoencoder:AutoEncoderAdapter",
             options=(
                 (
                     "--variant",
@@ -83,6 +97,7 @@ EXPERIMENTS: dict[str, ExperimentEntry] = {
             "Part 3: DQN on Gymnasium classic control (also: dlrl rl train | evaluate | play)",
             "dlrl.config.dqn:DQNConfig",
             "dlrl.experiments.dqn",
+            adapter="dlrl.experiments.dqn.adapter:DQNTuneAdapter",
             options=(
                 (
                     "--env",
@@ -117,10 +132,25 @@ EXPERIMENTS: dict[str, ExperimentEntry] = {
 }
 
 
-def get_experiment(name: str) -> ExperimentEntry:
-    from dlrl.errors import DlrlError
+def register(entry: ExperimentEntry) -> None:
+    """Add (or replace) an experiment: the CLI, the API, ``dlrl tune`` and the report pick it up."""
+    EXPERIMENTS[entry.name] = entry
 
+
+def get_experiment(name: str) -> ExperimentEntry:
     try:
         return EXPERIMENTS[name]
     except KeyError:
         raise DlrlError(f"unknown experiment '{name}' (choose from {', '.join(EXPERIMENTS)})") from None
+
+
+def searchable() -> list[str]:
+    """Names of the experiments ``dlrl tune`` can search."""
+    return [name for name, entry in EXPERIMENTS.items() if entry.adapter]
+
+
+def get_adapter(name: str) -> Any:
+    """The tune adapter of experiment ``name``; an unknown or unsearchable name is a one-line DlrlError."""
+    if name not in searchable():
+        raise DlrlError(f"tune: unknown experiment '{name}' (choose from {', '.join(searchable())})")
+    return EXPERIMENTS[name].tune_adapter()

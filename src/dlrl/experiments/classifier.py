@@ -19,7 +19,11 @@ from dlrl.data.images import ImageData, load_images
 from dlrl.models.mlp import MLPClassifier, WeightEMA
 from dlrl.rundir import RunDir
 from dlrl.train.checkpoint import load_checkpoint, load_model_state
-from dlrl.train.loop import fit, make_optimizer, make_scheduler
+from dlrl.train.fit import Monitor, fit
+from dlrl.train.kfold import Pool, pool_trainer
+from dlrl.train.optim import make_optimization
+from dlrl.train.trainer import Trainer
+from dlrl.tune.adapter import PoolAdapter
 from dlrl.utils import cpu_seconds, resolve_device
 from dlrl.viz.classification import (
     confusion_matrix,
@@ -179,30 +183,30 @@ def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[st
         seed=cfg.seed,
         transform=make_augment(cfg),
     )
-    val_batches = Batches(data.val_x, data.val_y, batch_size=1024)
-    optimizer = make_optimizer(live_model(model).parameters(), cfg.optim)
+    optimizer, scheduler, per_batch = make_optimization(
+        live_model(model).parameters(), cfg.optim, cfg.epochs, len(train_batches)
+    )
     if isinstance(model, WeightEMA):
         # Validation (so best.pt) and test use the averaged weights; they are part of every checkpoint.
         optimizer.register_step_post_hook(lambda *_: model.update())
     bf16 = use_bf16(cfg, device)
-    scheduler, per_batch = make_scheduler(optimizer, cfg.optim, cfg.epochs, len(train_batches))
-
-    started, cpu_started = time.perf_counter(), cpu_seconds(children=False)
-    result = fit(
+    trainer = Trainer(
         model,
         make_step(cfg.label_smoothing, bf16),
         optimizer,
         train_batches,
-        val_batches,
-        cfg.epochs,
-        device,
+        Batches(data.val_x, data.val_y, batch_size=1024),
+        device=device,
         eval_step=make_step(bf16=bf16),
         scheduler=scheduler,
         scheduler_per_batch=per_batch,
         grad_clip=cfg.optim.grad_clip,
-        monitor="val_accuracy",
-        mode="max",
-        patience=cfg.patience,
+    )
+    started, cpu_started = time.perf_counter(), cpu_seconds(children=False)
+    result = fit(
+        trainer,
+        cfg.epochs,
+        Monitor("val_accuracy", "max", cfg.patience),
         checkpoint_dir=run_dir.checkpoints,
         extra_state={"config": cfg.model_dump(mode="json")},
         resume=resume,
@@ -311,3 +315,39 @@ def evaluate(run_dir: RunDir) -> dict[str, Any]:
     metrics = evaluate_model(cfg, model, data, run_dir, device)
     metrics.pop("_arrays")
     return metrics
+
+
+class ClassifierAdapter(PoolAdapter):
+    """``dlrl tune classifier``: accuracy on held-out folds of the training + validation images."""
+
+    name = "classifier"
+    command = "classify"
+    config_cls = ClassifierConfig
+    metric = "val_accuracy"
+    mode = "max"
+    metrics = ("val_accuracy", "val_loss", "train_accuracy", "train_loss")
+
+    def load_data(self, cfg: ClassifierConfig) -> Pool:
+        data = load_images(cfg.data)
+        return Pool(
+            torch.cat([data.train_x, data.val_x]),
+            torch.cat([data.train_y, data.val_y]),
+            extra=(data.image_shape, len(data.classes)),
+        )
+
+    def fold_trainer(
+        self, cfg: ClassifierConfig, data: Pool, train_idx: np.ndarray, val_idx: np.ndarray, fold: int
+    ) -> Trainer:
+        image_shape, num_classes = data.extra
+        bf16 = use_bf16(cfg, resolve_device(cfg.device))  # the same arithmetic as the final run
+        return pool_trainer(
+            cfg,
+            build_model(cfg, image_shape, num_classes),
+            make_step(cfg.label_smoothing, bf16),
+            data,
+            train_idx,
+            val_idx,
+            fold,
+            eval_step=make_step(bf16=bf16),
+            transform=make_augment(cfg),
+        )

@@ -29,7 +29,8 @@ from dlrl.models.autoencoder import AutoEncoder, EncoderClassifier
 from dlrl.models.vae import VAE, MeanEncoder
 from dlrl.rundir import RunDir
 from dlrl.train.checkpoint import load_checkpoint, load_model_state, require_keys, save_checkpoint
-from dlrl.train.loop import make_optimizer, make_scheduler, train_one_epoch
+from dlrl.train.optim import make_optimization
+from dlrl.train.trainer import Trainer
 from dlrl.utils import resolve_device
 from dlrl.viz.autoencoder import plot_accuracy_vs_labels
 
@@ -147,26 +148,18 @@ def train_classifier(
     groups: list[dict[str, Any]] = [{"params": list(model.head.parameters()), "lr": cfg.optim.lr}]
     if not model.freeze_encoder:
         groups.append({"params": list(model.encoder.parameters()), "lr": cfg.optim.lr * encoder_lr_factor})
-    optimizer = make_optimizer(groups, cfg.optim)  # type: ignore[arg-type]  # param groups: their lr wins
-    if cfg.optim.schedule == "onecycle":  # per-group peaks, so the encoder keeps its factor
-        scheduler, per_batch = (
-            torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=[g["lr"] for g in groups], total_steps=max(epochs * len(batches), 1)
-            ),
-            True,
-        )
-    else:
-        scheduler, per_batch = make_scheduler(optimizer, cfg.optim, epochs, len(batches))
-    history = []
-    for epoch in range(epochs):
-        batches.set_epoch(epoch)
-        row = train_one_epoch(
-            model, batches, _step, optimizer, device, cfg.optim.grad_clip, scheduler, per_batch
-        )
-        if scheduler is not None and not per_batch:
-            scheduler.step()
-        history.append({"epoch": epoch + 1, **{f"train_{k}": v for k, v in row.items()}})
-    return history
+    optimizer, scheduler, per_batch = make_optimization(groups, cfg.optim, epochs, len(batches))
+    trainer = Trainer(
+        model,
+        _step,
+        optimizer,
+        batches,
+        device=device,
+        scheduler=scheduler,
+        scheduler_per_batch=per_batch,
+        grad_clip=cfg.optim.grad_clip,
+    )
+    return [{"epoch": epoch + 1, **trainer.train_epoch()} for epoch in range(epochs)]
 
 
 @torch.no_grad()

@@ -23,7 +23,11 @@ from dlrl.data.regression import RegressionData, from_csv, gap_grid, read_csv, s
 from dlrl.models.regression import RegressionEnsemble, RegressionNet
 from dlrl.rundir import RunDir
 from dlrl.train.checkpoint import load_checkpoint, load_model_state
-from dlrl.train.loop import FitResult, fit, make_optimizer, make_scheduler
+from dlrl.train.fit import FitResult, Monitor, fit
+from dlrl.train.kfold import Pool, pool_trainer
+from dlrl.train.optim import make_optimization
+from dlrl.train.trainer import Trainer
+from dlrl.tune.adapter import PoolAdapter
 from dlrl.utils import resolve_device
 from dlrl.viz.common import plot_curves
 from dlrl.viz.regression import plot_activations, plot_fit, plot_weight_histograms
@@ -112,23 +116,24 @@ def train(
     extra: tuple[torch.Tensor, ...] = (),
 ) -> FitResult:
     train_batches = data.dataset("train").loader(cfg.batch_size, shuffle=True, seed=seed, extra=extra)
-    val_batches = data.dataset("val").loader(4096)
-    optimizer = make_optimizer(model.parameters(), cfg.optim)
-    scheduler, per_batch = make_scheduler(optimizer, cfg.optim, cfg.epochs, len(train_batches))
-    return fit(
+    optimizer, scheduler, per_batch = make_optimization(
+        model.parameters(), cfg.optim, cfg.epochs, len(train_batches)
+    )
+    trainer = Trainer(
         model,
         step,
         optimizer,
         train_batches,
-        val_batches,
-        cfg.epochs,
-        device,
+        data.dataset("val").loader(4096),
+        device=device,
         scheduler=scheduler,
         scheduler_per_batch=per_batch,
         grad_clip=cfg.optim.grad_clip,
-        monitor="val_loss",
-        mode="min",
-        patience=cfg.patience,
+    )
+    return fit(
+        trainer,
+        cfg.epochs,
+        Monitor("val_loss", "min", cfg.patience),
         checkpoint_dir=checkpoint_dir,
         resume=resume,
         on_epoch_end=hook,
@@ -297,3 +302,34 @@ def evaluate(run_dir: RunDir) -> dict[str, Any]:
     metrics = evaluate_models(cfg, data, model, ensemble, run_dir, device)
     metrics.pop("_curves")
     return metrics
+
+
+class RegressionAdapter(PoolAdapter):
+    """``dlrl tune regression``: MSE on held-out folds of the training + validation points."""
+
+    name = "regression"
+    command = "regression"
+    config_cls = RegressionConfig
+    metric = "val_mse"
+    mode = "min"
+    metrics = ("val_mse", "val_loss", "train_mse", "train_loss")
+
+    def validate(self, cfg: RegressionConfig) -> None:
+        validate(cfg)
+
+    def load_data(self, cfg: RegressionConfig) -> Pool:
+        """Training + validation points, standardised as the experiment does (scalers of its train part)."""
+        data = load_data(cfg)
+        train, val = data.dataset("train"), data.dataset("val")
+        return Pool(torch.cat([train.x, val.x]), torch.cat([train.y, val.y]), extra=data.y_scaler.std)
+
+    def fold_trainer(
+        self, cfg: RegressionConfig, data: Pool, train_idx: np.ndarray, val_idx: np.ndarray, fold: int
+    ) -> Trainer:
+        y_var = float(data.extra) ** 2
+
+        def step(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            loss, metrics = mse_step(model, batch)
+            return loss, {**metrics, "mse": loss.detach() * y_var}  # MSE in the data's units, like test_mse
+
+        return pool_trainer(cfg, build_model(cfg), step, data, train_idx, val_idx, fold, val_batch_size=4096)

@@ -1,5 +1,6 @@
 """Hyperparameter search with Ray Tune: K-fold cross validation inside every trial, resumable.
 
-Experiments plug in through one small interface (``dlrl.tune.interface.TuneAdapter``). Importing this
-package imports neither ray nor torch-heavy experiment code: ``dlrl.tune.search`` does, when used.
+Generic Ray glue: a search takes an adapter object (``dlrl.tune.adapter.TuneAdapter``) that each experiment
+exports, and imports no experiment. Importing this package imports neither ray nor torch:
+``dlrl.tune.search`` does, when used.
 """

@@ -7,14 +7,17 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from dlrl.config import ExperimentConfig, config_to_yaml
 from dlrl.errors import DlrlError
 from dlrl.rundir import RunDir
-from dlrl.tune.space import params_of
+from dlrl.tune.space import apply_params, params_of
 from dlrl.utils import atomic_write_text
+from dlrl.viz.search import plot_learning_curves, plot_metric_vs_params, plot_parallel_coordinates
 
 log = logging.getLogger("dlrl.tune")
 
 UNFINISHED = ("PENDING", "RUNNING", "PAUSED")
+EXPERIMENT_DIR = "search"  # Ray Tune's experiment directory inside the run directory
 
 
 @dataclass
@@ -58,8 +61,7 @@ def load_trials(run_dir: RunDir, setup: Any) -> list[TrialRecord]:
     """Every trial of the search in creation order, read from Tune's experiment directory (no Ray needed)."""
     from ray.tune import ExperimentAnalysis
 
-    from dlrl.tune.raysession import QuietLogs
-    from dlrl.tune.search import EXPERIMENT_DIR
+    from dlrl.tune.raysession import QuietLogs  # imports ray
 
     with QuietLogs(run_dir.path / "ray.log"):  # e.g. warnings about trials that never reported
         analysis = ExperimentAnalysis(str(run_dir.path.resolve() / EXPERIMENT_DIR))
@@ -110,18 +112,23 @@ def trial_rows(records: list[TrialRecord], metric: str, mode: str, max_epochs: i
     return rows
 
 
+def best_config_text(setup: Any, params: dict[str, Any]) -> tuple[ExperimentConfig, str]:
+    """The base config with the best trial's ``params``, and the text of best_config.yaml."""
+    config = apply_params(setup.adapter.config_cls, setup.base.model_dump(mode="json"), params, "best trial")
+    command = setup.adapter.command
+    header = f"# Best config of `dlrl tune {setup.experiment}`; train it: dlrl {command} --config FILE\n"
+    return config, header + config_to_yaml(config)
+
+
 def write_results(
     setup: Any, run_dir: RunDir, timing: dict[str, Any], expected_trials: int = 0, out_of_time: bool = False
-) -> dict[str, Any]:
-    """Write the tables, best config and figures; return the summary (best config under '_best_config').
+) -> tuple[dict[str, Any], ExperimentConfig]:
+    """Write the tables, best config and figures; return the summary and the best config.
 
     An interrupted search (unfinished trials, or fewer than ``expected_trials`` without running out of time:
     Ctrl-C may come before the searcher created them all) writes the tables only, then raises
     KeyboardInterrupt.
     """
-    from dlrl.tune.search import best_config_text
-    from dlrl.viz.search import plot_learning_curves, plot_metric_vs_params, plot_parallel_coordinates
-
     metric, mode = setup.metric, setup.mode
     max_epochs = setup.adapter.epochs(setup.base)
     records = load_trials(run_dir, setup)
@@ -187,5 +194,4 @@ def write_results(
         "epochs_trained": sum(len(r.history) for r in records),
         **timing,
         "best_params": {name: best.params.get(name) for name in names},
-        "_best_config": best_config,
-    }
+    }, best_config

@@ -11,8 +11,8 @@ before Ray starts and removes the run directory it would have created. Layout of
     RUN/metrics.csv        one row per trial and epoch (means and spreads over folds)
     RUN/best_config.yaml   `dlrl EXP --config RUN/best_config.yaml` trains it on the full training data
     RUN/figures/           metric vs each parameter, learning curves of the best trials, parallel coordinates
-    RUN/summary.json
-    RUN/best/, RUN/baseline/   with --train-best / --baseline: ordinary runs of the best / untuned config
+    RUN/summary.json       "kind": "search"; the experiment layer adds RUN/best/ and RUN/baseline/
+                           (ordinary runs of the best and the untuned config) when asked
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from dlrl.config import ExperimentConfig, layer_config, read_config_file
-from dlrl.config.base import config_to_yaml
 from dlrl.config.tune import RESUME_FREE_KEYS, TuneConfig
+from dlrl.data.kfold import kfold_indices
 from dlrl.errors import ConfigError, DlrlError
-from dlrl.experiments import get_experiment
 from dlrl.rundir import (
     DEFAULT_RUNS_ROOT,
     RunDir,
@@ -38,13 +39,12 @@ from dlrl.rundir import (
     fresh_run_path,
     latest_run_path,
 )
-from dlrl.tune.interface import TuneAdapter, get_adapter
-from dlrl.tune.space import apply_params, load_tune_config
-from dlrl.utils import atomic_write_text
+from dlrl.tune.adapter import TuneAdapter
+from dlrl.tune.results import EXPERIMENT_DIR, write_results
+from dlrl.tune.space import grid_size, load_tune_config
+from dlrl.utils import atomic_write_text, usable_cores
 
 log = logging.getLogger("dlrl.tune")
-
-EXPERIMENT_DIR = "search"
 
 
 @dataclass
@@ -70,7 +70,7 @@ class SearchSetup:
 
 
 def resolve_search(
-    experiment: str,
+    adapter: TuneAdapter,
     config_file: str | Path | None = None,
     overrides: list[str] | None = None,
     quick: bool = False,
@@ -79,7 +79,6 @@ def resolve_search(
 ) -> SearchSetup:
     """Experiment config (defaults < --quick < file < options < key=value) and search settings (shipped
     space < --quick < the file's 'tune:' section < tune options < tune.key=value)."""
-    adapter = get_adapter(experiment)
     cls = adapter.config_cls
     file_data = read_config_file(config_file) if config_file is not None else None
     user_tune = file_data.pop("tune", None) if file_data is not None else None
@@ -153,16 +152,12 @@ def choose_search_dir(
 
 def check_before_ray(setup: SearchSetup, address: str | None) -> int:
     """Checks that need files, data or the cluster address, before anything starts; returns the pool size."""
-    from dlrl.data.kfold import kfold_indices
-    from dlrl.tune.raysession import cluster_address, probe_address
-    from dlrl.utils import usable_cores
+    from dlrl.tune.raysession import cluster_address, probe_address  # imports ray: not at `dlrl --help`
 
     folds = setup.tune.folds
     if folds < 2:
         raise ConfigError(f"--folds {folds}: K-fold cross validation needs at least 2 folds")
-    module = get_experiment(setup.experiment).load()
-    if hasattr(module, "validate"):
-        module.validate(setup.base)
+    setup.adapter.validate(setup.base)
     pool = setup.adapter.num_samples(setup.adapter.load_data(setup.base))
     if folds > pool:
         raise ConfigError(f"--folds {folds}: more folds than the {pool} training samples")
@@ -181,8 +176,8 @@ def _make_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float) 
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from dlrl.tune.raysession import ProgressCallback, trial_dirname
-    from dlrl.tune.space import grid_size, grid_space, optuna_space
+    from dlrl.tune.raysession import ProgressCallback, trial_dirname  # imports ray
+    from dlrl.tune.space import grid_space, optuna_space
     from dlrl.tune.trial import tune_trainable
 
     cfg = setup.tune
@@ -191,7 +186,7 @@ def _make_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float) 
     trainable = tune.with_resources(
         tune.with_parameters(
             tune_trainable,
-            experiment=setup.experiment,
+            adapter=setup.adapter,
             base=setup.base.model_dump(mode="json"),
             folds=cfg.folds,
             split_seed=setup.base.seed,
@@ -260,32 +255,47 @@ def _make_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float) 
     )
 
 
+@dataclass
+class SearchResult:
+    run_dir: RunDir
+    summary: dict[str, Any]  # also in RUN/summary.json
+    best_config: ExperimentConfig  # also in RUN/best_config.yaml
+
+
 def run_search(
     setup: SearchSetup,
     out: str | Path | None = None,
     resume: bool = False,
     address: str | None = None,
-    train_best: bool = False,
-    baseline: bool = False,
     root: Path = DEFAULT_RUNS_ROOT,
-) -> tuple[RunDir, dict[str, Any]]:
-    """Run (or resume) the search; returns the run directory and the summary (also in summary.json).
+) -> SearchResult:
+    """Run (or resume) the search and write its results.
 
     Raises DlrlError for bad input before Ray starts (removing a directory it created), KeyboardInterrupt
     after saving what there is if the search was interrupted (continue with ``resume=True``).
     """
-    from dlrl.tune.results import write_results
-    from dlrl.tune.space import grid_size
-
     started = time.perf_counter()
     run_dir, created = choose_search_dir(setup, out, resume, root)
     with cleanup_on_error(run_dir, created):
         check_before_ray(setup, address)
-        atomic_write_text(run_dir.config_path, _yaml(setup.as_dict()))
+        atomic_write_text(run_dir.config_path, yaml.safe_dump(setup.as_dict(), sort_keys=False))
         run_dir.write_env(
             setup.base.seed, setup.base.device, {"experiment": setup.experiment, "command": "tune"}
         )
-    from ray.tune import TuneError
+    timing = _fit_tuner(setup, run_dir, resume, address)
+    expected = grid_size(setup.tune) if setup.tune.search == "grid" else setup.tune.num_samples
+    budget = setup.tune.time_budget
+    out_of_time = budget is not None and timing["search_seconds"] >= budget - 1.0
+    # raises KeyboardInterrupt for an interrupted search (Tune itself returns normally on Ctrl-C)
+    summary, best_config = write_results(setup, run_dir, timing, expected, out_of_time)
+    summary = {"kind": "search", **summary, "seconds": round(time.perf_counter() - started, 2)}
+    run_dir.write_summary(summary)
+    return SearchResult(run_dir, summary, best_config)
+
+
+def _fit_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, address: str | None) -> dict[str, Any]:
+    """Start (or attach to) Ray, run the Tuner to the end; returns Ray's and the search's timing."""
+    from ray.tune import TuneError  # ray only once a search really runs: `dlrl --help` stays fast
 
     from dlrl.tune.raysession import ray_session
 
@@ -319,60 +329,13 @@ def run_search(
             # Tune swaps in its own Ctrl-C handler and leaves it there: afterwards Ctrl-C must interrupt again
             signal.signal(signal.SIGINT, sigint)
         search_seconds = time.perf_counter() - search_started
-    timing = {
+    return {
         "ray_start_seconds": round(session.start_seconds, 2),
         "ray_shutdown_seconds": round(session.shutdown_seconds, 2),
         "search_seconds": round(search_seconds, 2),
         "ray_cpus": session.cpus,
         "ray_address": session.address,
     }
-    expected = grid_size(setup.tune) if setup.tune.search == "grid" else setup.tune.num_samples
-    budget = setup.tune.time_budget
-    out_of_time = budget is not None and search_seconds >= budget - 1.0
-    # raises KeyboardInterrupt for an interrupted search (Tune itself returns normally on Ctrl-C)
-    summary = write_results(setup, run_dir, timing, expected, out_of_time)
-    best_config = summary.pop("_best_config")
-    summary["seconds"] = round(time.perf_counter() - started, 2)
-    run_dir.write_summary(summary)  # the search's result stands even if a final training is interrupted
-    for flag, name, config in (
-        (train_best, "best", best_config),
-        (baseline, "baseline", setup.base),
-    ):
-        if flag:
-            summary.update(_train_final(setup, config, run_dir, name))
-    summary["seconds"] = round(time.perf_counter() - started, 2)
-    run_dir.write_summary(summary)
-    return run_dir, summary
 
 
-def _yaml(data: dict[str, Any]) -> str:
-    import yaml
-
-    return yaml.safe_dump(data, sort_keys=False)
-
-
-def _train_final(setup: SearchSetup, config: ExperimentConfig, run_dir: RunDir, name: str) -> dict[str, Any]:
-    """Train ``config`` as an ordinary run in RUN/<name>/ (full training data, one test evaluation)."""
-    from dlrl.experiments.runner import run_experiment
-
-    entry = get_experiment(setup.experiment)
-    sub = run_dir.sub(name)
-    if (sub.summary_path).is_file():
-        final = sub.read_summary()
-    else:
-        log.info("training the %s config on the full training data into %s", name, sub.path)
-        final = run_experiment(
-            entry, config, sub, resume=sub.config_path.is_file(), created=not sub.path.exists()
-        )
-    tests = {k: v for k, v in final.items() if k.startswith("test_") and isinstance(v, int | float)}
-    return {f"{name}_{k}": v for k, v in tests.items()}
-
-
-def best_config_text(setup: SearchSetup, params: dict[str, Any]) -> tuple[ExperimentConfig, str]:
-    config = apply_params(setup.adapter.config_cls, setup.base.model_dump(mode="json"), params, "best trial")
-    command = get_experiment(setup.experiment).cli_name
-    header = f"# Best config of `dlrl tune {setup.experiment}`; train it: dlrl {command} --config FILE\n"
-    return config, header + config_to_yaml(config)
-
-
-__all__ = ["SearchSetup", "resolve_search", "run_search"]
+__all__ = ["SearchResult", "SearchSetup", "resolve_search", "run_search"]
