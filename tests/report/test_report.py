@@ -178,7 +178,7 @@ def test_targets_met_missed_and_unmeasured(tmp_path: Path) -> None:
 def test_the_report_imports_no_experiment() -> None:
     """It reads the run directory's files only: no experiment, search or training code is imported."""
     code = (
-        "import sys, dlrl.report, dlrl.cli.report\n"
+        "import sys, dlrl.report\n"
         "print(sorted(m for m in sys.modules if m.startswith(('dlrl.experiments', 'dlrl.tune', "
         "'dlrl.train', 'dlrl.models', 'dlrl.data', 'dlrl.rl', 'dlrl.viz', 'dlrl.run'))))"
     )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dlrl.cli import main
-from dlrl.experiments import run_all
+from dlrl.rundir import RunDir
 
 # Part 1 without its Ray search section (tests/tune covers the search; Ray would add seconds to each test).
 PART1 = "regression,classifier"
@@ -31,6 +32,32 @@ def _status(out: Path) -> dict:
     return json.loads((out / "sections.json").read_text())
 
 
+@contextlib.contextmanager
+def failing_at_epoch(
+    monkeypatch: pytest.MonkeyPatch, section: str, epoch: int, error: BaseException
+) -> Iterator[None]:
+    """``error`` raised in ``section`` right after its metrics hook wrote epoch ``epoch``'s row, before
+    that epoch's checkpoint: as Ctrl-C (KeyboardInterrupt) or a bug would strike."""
+    original = RunDir.metrics_hook
+
+    def failing_hook(self: RunDir, *args, **kwargs):
+        hook = original(self, *args, **kwargs)
+        if self.path.name != section:
+            return hook
+
+        def wrapped(at: int, row: dict) -> bool:
+            hook(at, row)
+            if at == epoch:
+                raise error
+            return True
+
+        return wrapped
+
+    with monkeypatch.context() as patch:
+        patch.setattr(RunDir, "metrics_hook", failing_hook)
+        yield
+
+
 def test_tiny_part1_run_writes_report_and_tensorboard(tmp_path: Path) -> None:
     out = tmp_path / "run"
     code = main(
@@ -47,6 +74,7 @@ def test_tiny_part1_run_writes_report_and_tensorboard(tmp_path: Path) -> None:
     for name in ("regression", "classifier"):
         assert status[name]["seconds"] > 0 and status[name]["cpu_seconds"] >= 0
     info = json.loads((out / "run.json").read_text())
+    assert next(iter(info.items())) == ("kind", "run")  # what the directory is, for the report
     assert info["profile"] == "quick" and info["selected"] == ["regression", "classifier"]
     assert info["sets"]["classifier"] == ["data.limit=300", "model.hidden_sizes=[16]", "epochs=1"]
     env = json.loads((out / "env.json").read_text())
@@ -63,6 +91,8 @@ def test_tiny_part1_run_writes_report_and_tensorboard(tmp_path: Path) -> None:
     assert figures and html.count("<img ") == len(figures)
     assert "http://" not in html and "https://" not in html  # nothing to fetch: works offline
     assert "test_mse_over_noise_var" in html  # the regression target beside its measured value
+    targets = json.loads((out / "regression" / "targets.json").read_text())
+    assert targets[0]["label"] in html and targets[0]["met"] in (True, False)
 
     # TensorBoard: every numeric metrics.csv column of each section, readable back
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -89,25 +119,13 @@ def test_failed_section_is_recorded_and_the_rest_still_runs(tmp_path: Path, caps
     assert "missing.csv" in html and "did not finish" in html
 
 
-def test_interrupt_then_resume_skips_finished_and_continues(tmp_path: Path, caplog) -> None:
+def test_interrupt_then_resume_skips_finished_and_continues(tmp_path: Path, caplog, monkeypatch) -> None:
     out = tmp_path / "run"
     args = ["run", "--quick", "--only", PART1, "--out", str(out), *TINY, "--set", "classifier.epochs=3"]
 
-    class CtrlC(logging.Filter):
-        """Ctrl-C arriving while the classifier's second epoch ends (before its checkpoint is written)."""
-
-        def filter(self, record: logging.LogRecord) -> bool:
-            if record.getMessage().startswith("epoch 2/3"):
-                raise KeyboardInterrupt
-            return True
-
-    loop_log = logging.getLogger("dlrl.train.loop")
-    ctrl_c = CtrlC()
-    loop_log.addFilter(ctrl_c)
-    try:
+    # Ctrl-C while the classifier's second epoch ends (before its checkpoint is written)
+    with failing_at_epoch(monkeypatch, "classifier", 2, KeyboardInterrupt()):
         assert main(args) == 130
-    finally:
-        loop_log.removeFilter(ctrl_c)
     status = _status(out)
     assert status["regression"]["status"] == "done"
     assert status["classifier"]["status"] == "interrupted"
@@ -166,71 +184,14 @@ def test_resume_errors(tmp_path: Path, capsys) -> None:
     assert "not empty" in capsys.readouterr().err
 
 
-def test_tensorboard_requested_but_missing(tmp_path: Path, capsys, monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if not installed: find_spec gives None
-    assert main(["run", "--quick", "--out", str(tmp_path / "run"), "--tensorboard"]) == 2
-    err = capsys.readouterr().err
-    assert "--tensorboard: the 'tensorboard' package is not installed" in err
-    assert not (tmp_path / "run").exists()
-
-
-def test_every_section_has_an_expected_duration_and_a_registered_experiment() -> None:
-    from dlrl.experiments import EXPERIMENTS
-
-    names = [s.name for s in run_all.SECTIONS]
-    assert len(names) == len(set(names))
-    for section in run_all.SECTIONS:
-        if section.experiment.startswith(run_all.SEARCH_PREFIX):
-            from dlrl.tune.registry import ADAPTERS
-
-            assert section.experiment[len(run_all.SEARCH_PREFIX) :] in ADAPTERS, section
-        else:
-            assert section.experiment in EXPERIMENTS, section
-        assert section.part in ("part1", "part2", "part3"), section
-    assert set(run_all.EXPECTED_SECONDS) <= set(names)
-
-
-def test_tensorboard_export_splits_trials_and_nested_runs(tmp_path: Path) -> None:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    section = tmp_path / "search"
-    (section / "seed-0").mkdir(parents=True)
-    (section / "metrics.csv").write_text("trial,epoch,val_loss,note\n7,1,0.5,x\n7,2,0.25,x\n8,1,0.75,y\n")
-    (section / "seed-0" / "metrics.csv").write_text("step,return,done\n10,20.5,True\n20,40.0,False\n")
-    log_dir = tmp_path / "tb"
-    (log_dir / "stale").mkdir(parents=True)
-    assert run_all.log_tensorboard(section, log_dir) == 3 + 2
-    assert not (log_dir / "stale").exists()
-
-    def scalars(path: Path, tag: str) -> list[tuple[int, float]]:
-        events = EventAccumulator(str(path))
-        events.Reload()
-        return [(e.step, e.value) for e in events.Scalars(tag)]
-
-    assert scalars(log_dir / "trial-7", "val_loss") == [(1, 0.5), (2, 0.25)]
-    assert scalars(log_dir / "trial-8", "val_loss") == [(1, 0.75)]
-    assert "trial" not in EventAccumulator(str(log_dir / "trial-7")).Reload().Tags()["scalars"]
-    assert scalars(log_dir / "seed-0", "return") == [(10, 20.5), (20, 40.0)]
-
-
-def test_resume_retries_a_failed_section_from_its_checkpoint_or_afresh(tmp_path: Path, caplog) -> None:
+def test_resume_retries_a_failed_section_from_its_checkpoint_or_afresh(
+    tmp_path: Path, caplog, monkeypatch
+) -> None:
     out = tmp_path / "run"
 
-    class Crash(logging.Filter):
-        """A bug striking after the regression's first epoch (its checkpoint is written by then)."""
-
-        def filter(self, record: logging.LogRecord) -> bool:
-            if record.getMessage().startswith("epoch 2/2"):
-                raise RuntimeError("plotting bug")
-            return True
-
-    loop_log = logging.getLogger("dlrl.train.loop")
-    crash = Crash()
-    loop_log.addFilter(crash)
-    try:
+    # A bug striking after the regression's first epoch (its checkpoint is written by then)
+    with failing_at_epoch(monkeypatch, "regression", 2, RuntimeError("plotting bug")):
         assert main(["run", "--quick", "--only", "regression", "--out", str(out), *TINY]) == 1
-    finally:
-        loop_log.removeFilter(crash)
     status = _status(out)["regression"]
     assert status["status"] == "failed" and status["error"] == "RuntimeError: plotting bug"
     assert "plotting bug" in status["traceback"]

@@ -1,0 +1,90 @@
+"""One section of ``dlrl run``: its config (resolved before anything runs), its run directory, its run."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from dlrl.errors import DlrlError
+from dlrl.experiments import EXPERIMENTS, get_experiment
+from dlrl.experiments.runner import resolve_config, run_experiment
+from dlrl.run.sections import Section
+from dlrl.run.state import RunSettings
+from dlrl.rundir import RunDir, choose_run_dir
+
+log = logging.getLogger(__name__)
+
+
+def resolve_configs(settings: RunSettings) -> dict[str, Any]:
+    """Section name -> validated config, or the error text for a section whose experiment is unavailable.
+
+    Done before anything runs, so a typo in --set stops the run at once, not after an hour.
+    """
+    configs: dict[str, Any] = {}
+    for section in settings.sections:
+        try:
+            configs[section.name] = _resolve_config(section, settings)
+        except DlrlError as err:
+            raise DlrlError(f"section '{section.name}': {err}") from None
+    return configs
+
+
+def _resolve_config(section: Section, settings: RunSettings) -> Any:
+    overrides = settings.sets.get(section.name)
+    if section.searched:
+        # why here: the search imports torch and the tune layer; `dlrl --help` imports this module
+        from dlrl.experiments.search import resolve_search
+
+        options = {"seed": settings.seed}
+        return resolve_search(section.searched, quick=settings.quick, options=options, overrides=overrides)
+    entry = EXPERIMENTS.get(section.experiment)
+    if entry is None:
+        return f"experiment '{section.experiment}' is not available in this version of dlrl"
+    options = {"seed": settings.seed, **section.overrides}
+    data_dir = settings.data_dir
+    if data_dir and "data" in entry.config_cls().model_fields and section.experiment != "regression":
+        options["data.data_dir"] = data_dir
+    return resolve_config(entry, quick=settings.quick, options=options, overrides=overrides)
+
+
+def run_section(section: Section, config: Any, out: Path, resume: bool, failed_before: bool) -> None:
+    """Run one section into ``out/<section>``; raises what the experiment or search raises.
+
+    config: from ``resolve_configs`` (an error text fails the section). failed_before: it failed last time.
+    """
+    if isinstance(config, str):
+        raise DlrlError(config)
+    path = out / section.name
+    if section.searched:
+        # why here: the search imports torch and the tune layer; `dlrl --help` imports this module
+        from dlrl.experiments.search import run_search
+
+        # Continues an interrupted search, then trains and tests its best config.
+        run_search(config, path, resume=(path / "config.yaml").is_file(), train_best=True)
+        return
+    entry = get_experiment(section.experiment)
+    run_dir, created, section_resume = _section_dir(section, config, path, resume, failed_before)
+    run_experiment(entry, config, run_dir, section_resume, created)
+
+
+def _section_dir(
+    section: Section, config: Any, path: Path, resume: bool, failed_before: bool
+) -> tuple[RunDir, bool, bool]:
+    """(run_dir, created, resume) of a section: continue an interrupted or failed one where possible.
+
+    A section that failed last time and whose config has changed since (the fix of its failure may well
+    change it) starts afresh; an interrupted one must match, as with any ``--resume``.
+    """
+    section_resume = resume and (path / "config.yaml").exists()
+    try:
+        run_dir, created = choose_run_dir(section.name, config, path, section_resume)
+    except DlrlError as err:
+        if not (section_resume and failed_before):
+            raise
+        log.warning("%s: failed last time and cannot be continued (%s); starting afresh", section.name, err)
+        shutil.rmtree(path)
+        run_dir, created = choose_run_dir(section.name, config, path, False)
+        section_resume = False
+    return run_dir, created, section_resume
