@@ -1,4 +1,5 @@
-"""User-facing errors: the CLI prints them as one line and exits with code 2."""
+"""User-facing errors: the CLI prints them as one line and exits with code 2; from Python (a notebook) catch
+``DlrlError`` for all of them, or the subclass of one kind."""
 
 
 class DlrlError(Exception):
@@ -6,7 +7,7 @@ class DlrlError(Exception):
 
 
 class ConfigError(DlrlError):
-    """A config file or override is invalid."""
+    """A config file, option or override is invalid (unknown key, wrong type, impossible value)."""
 
 
 class DataError(DlrlError):
@@ -15,3 +16,7 @@ class DataError(DlrlError):
 
 class CheckpointError(DlrlError):
     """A checkpoint cannot be loaded safely or does not match the model."""
+
+
+class RunDirError(DlrlError):
+    """A run directory cannot be used: --out not empty, nothing to --resume, a config that differs."""

@@ -30,15 +30,19 @@ from pathlib import Path
 from typing import Any
 
 from dlrl.config import Config, ExperimentConfig, config_to_yaml, read_config_file
-from dlrl.errors import DlrlError
+from dlrl.errors import DlrlError, RunDirError
 from dlrl.utils import atomic_path, atomic_write_text
+from dlrl.version import __version__
 
 
 class RunDir:
     """Paths and atomic writers of one run directory."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, keep_figures: bool = False):
         self.path = Path(path)
+        # With keep_figures, saved figures stay open here by name (the Python API returns them) instead of
+        # being released after writing.
+        self.kept_figures: dict[str, Any] | None = {} if keep_figures else None
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -135,7 +139,10 @@ class RunDir:
         path = self.figures / f"{name}.png"
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-        fig.clf()
+        if self.kept_figures is not None:
+            self.kept_figures[name] = fig
+        else:
+            fig.clf()
         return path
 
 
@@ -225,10 +232,8 @@ def environment_record(seed: int, device: str, extra: dict[str, Any] | None = No
     import numpy
     import torch
 
-    import dlrl
-
     record = {
-        "dlrl": dlrl.__version__,
+        "dlrl": __version__,
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "numpy": numpy.__version__,
@@ -264,7 +269,7 @@ def fresh_run_path(name: str, out: str | Path | None, root: Path = DEFAULT_RUNS_
     """``out``, or a new runs/<name>-<timestamp>; refused if it already holds anything (a run to --resume)."""
     path = Path(out) if out else new_run_path(name, root)
     if path.exists() and any(path.iterdir()):
-        raise DlrlError(f"--out {path}: directory exists and is not empty (use --resume to continue it)")
+        raise RunDirError(f"--out {path}: directory exists and is not empty (use --resume to continue it)")
     return path
 
 
@@ -307,15 +312,15 @@ def choose_run_dir(
     if resume:
         path = Path(out) if out else latest_run_path(entry_name, root)
         if path is None:
-            raise DlrlError(f"--resume: no earlier '{entry_name}' run under {root}/; pass --out RUN_DIR")
+            raise RunDirError(f"--resume: no earlier '{entry_name}' run under {root}/; pass --out RUN_DIR")
         if not (path / "config.yaml").is_file():
             if path.exists() and any(path.iterdir()):
-                raise DlrlError(f"--resume: {path} is not a dlrl run directory (no config.yaml)")
+                raise RunDirError(f"--resume: {path} is not a dlrl run directory (no config.yaml)")
             return RunDir(path), not path.exists()
         stored = read_config_file(path / "config.yaml")
         current = config.model_dump(mode="json")
         if stored.get("experiment") != current.get("experiment"):
-            raise DlrlError(
+            raise RunDirError(
                 f"--resume: {path} is a '{stored.get('experiment')}' run, not '{current.get('experiment')}'"
             )
         for key in RESUME_FREE_KEYS:
@@ -323,7 +328,7 @@ def choose_run_dir(
             current.pop(key, None)
         diff = first_difference(stored, current)
         if diff:
-            raise DlrlError(
+            raise RunDirError(
                 f"--resume: config differs from the interrupted run in {path} ({diff}); resume with the same "
                 f"options, or --config {path / 'config.yaml'}"
             )

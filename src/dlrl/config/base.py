@@ -238,7 +238,7 @@ def layer_config(
     name: str,
     file_data: dict[str, Any] | None,
     file_source: str,
-    overrides: list[str] | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
     quick: bool = False,
     options: dict[str, Any] | None = None,
 ) -> ExperimentConfig:

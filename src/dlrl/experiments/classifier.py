@@ -18,7 +18,7 @@ from dlrl.data.batching import Batch, Batches
 from dlrl.data.images import ImageData, load_images
 from dlrl.models.mlp import MLPClassifier, WeightEMA
 from dlrl.rundir import RunDir
-from dlrl.train.checkpoint import load_checkpoint, load_model_state
+from dlrl.train.checkpoint import load_checkpoint, load_model_state, restore_model
 from dlrl.train.fit import Monitor, fit
 from dlrl.train.kfold import Pool, pool_trainer
 from dlrl.train.optim import make_optimization
@@ -216,8 +216,7 @@ def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[st
     # CPU time of this process: what the run costs; on a shared host wall time says how busy the host was.
     train_cpu_seconds = cpu_seconds(children=False) - cpu_started
     run_dir.write_metrics(result.history)
-    metrics = evaluate_model(cfg, model, data, run_dir, device)
-    arrays = metrics.pop("_arrays")
+    metrics, arrays = evaluate_model(cfg, model, data, run_dir, device)
     if cfg.figures:
         write_figures(cfg, model, data, result.history, arrays, run_dir)
     return {
@@ -246,9 +245,9 @@ def checkpoint_to_test(cfg: ClassifierConfig) -> str:
 
 def evaluate_model(
     cfg: ClassifierConfig, model: nn.Module, data: ImageData, run_dir: RunDir, device: torch.device
-) -> dict[str, Any]:
-    """Load the tested checkpoint into ``model`` and compute test metrics (plus arrays for the figures under
-    '_arrays')."""
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Load the tested checkpoint into ``model`` and compute test metrics; returns (metrics, arrays for the
+    figures: confusion matrix, predictions, labels)."""
     tested = checkpoint_to_test(cfg)
     path = run_dir.checkpoints / f"{tested}.pt"
     load_model_state(model, load_checkpoint(path)["model"], path)
@@ -273,8 +272,7 @@ def evaluate_model(
         "per_class_accuracy": {
             name: float(cm[i, i] / max(cm[i].sum(), 1)) for i, name in enumerate(data.classes)
         },
-        "_arrays": {"cm": cm, "predictions": predictions, "labels": labels},
-    }
+    }, {"cm": cm, "predictions": predictions, "labels": labels}
 
 
 def write_figures(
@@ -312,9 +310,16 @@ def evaluate(run_dir: RunDir) -> dict[str, Any]:
     device = resolve_device(cfg.device)
     data = load_images(cfg.data)
     model = build_network(cfg, data.image_shape, len(data.classes)).to(device)
-    metrics = evaluate_model(cfg, model, data, run_dir, device)
-    metrics.pop("_arrays")
-    return metrics
+    return evaluate_model(cfg, model, data, run_dir, device)[0]
+
+
+def load_model(run_dir: RunDir) -> nn.Module:
+    """The trained network of a finished run (the checkpoint it tested), on the config's device."""
+    cfg = build_config(ClassifierConfig, read_config_file(run_dir.config_path), str(run_dir.config_path))
+    data = load_images(cfg.data)  # the image shape and classes the network was built for
+    model = build_network(cfg, data.image_shape, len(data.classes))
+    restore_model(model, run_dir.checkpoints / f"{checkpoint_to_test(cfg)}.pt")
+    return model.to(resolve_device(cfg.device)).eval()
 
 
 class ClassifierAdapter(PoolAdapter):

@@ -22,7 +22,7 @@ from dlrl.data.batching import Batch
 from dlrl.data.regression import RegressionData, from_csv, gap_grid, read_csv, synthetic
 from dlrl.models.regression import RegressionEnsemble, RegressionNet
 from dlrl.rundir import RunDir
-from dlrl.train.checkpoint import load_checkpoint, load_model_state
+from dlrl.train.checkpoint import load_checkpoint, load_model_state, restore_model
 from dlrl.train.fit import FitResult, Monitor, fit
 from dlrl.train.kfold import Pool, pool_trainer
 from dlrl.train.optim import make_optimization
@@ -175,8 +175,7 @@ def run(cfg: RegressionConfig, run_dir: RunDir, resume: bool = False) -> dict[st
             cfg.seed + 1,
             extra=(weights,),
         )
-    metrics = evaluate_models(cfg, data, model, ensemble, run_dir, device)
-    curves = metrics.pop("_curves")
+    metrics, curves = evaluate_models(cfg, data, model, ensemble, run_dir, device)
     if cfg.figures:
         write_figures(cfg, data, model, curves, result.history, run_dir, device)
     return {
@@ -200,8 +199,11 @@ def evaluate_models(
     ensemble: RegressionEnsemble | None,
     run_dir: RunDir,
     device: torch.device,
-) -> dict[str, Any]:
-    """Load the best checkpoints and score: test MSE (and vs noise and true function for synthetic data)."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Load the best checkpoints and score: test MSE (and vs noise and true function for synthetic data).
+
+    Returns (metrics, curves): curves holds the fitted curve on a grid (and the ensemble's band) for the
+    figures."""
     path = run_dir.checkpoints / "best.pt"
     load_model_state(model, load_checkpoint(path)["model"], path)
     test_pred = predict(model, data, data.test_x, device)
@@ -245,8 +247,7 @@ def evaluate_models(
             metrics["data_band_mean_sd"] = float(
                 predict(ensemble, data, data.test_x, device).std(axis=0).mean()
             )
-    metrics["_curves"] = curves
-    return metrics
+    return metrics, curves
 
 
 def write_figures(
@@ -299,9 +300,15 @@ def evaluate(run_dir: RunDir) -> dict[str, Any]:
     data = load_data(cfg)
     model = build_model(cfg).to(device)
     ensemble = build_ensemble(cfg).to(device) if cfg.ensemble else None
-    metrics = evaluate_models(cfg, data, model, ensemble, run_dir, device)
-    metrics.pop("_curves")
-    return metrics
+    return evaluate_models(cfg, data, model, ensemble, run_dir, device)[0]
+
+
+def load_model(run_dir: RunDir) -> RegressionNet:
+    """The trained network of a finished run (its best checkpoint), on the config's device."""
+    cfg = build_config(RegressionConfig, read_config_file(run_dir.config_path), str(run_dir.config_path))
+    model = build_model(cfg)
+    restore_model(model, run_dir.checkpoints / "best.pt")
+    return model.to(resolve_device(cfg.device)).eval()
 
 
 class RegressionAdapter(PoolAdapter):

@@ -71,16 +71,21 @@ class SearchSetup:
 
 def resolve_search(
     adapter: TuneAdapter,
-    config_file: str | Path | None = None,
+    config_file: str | Path | dict[str, Any] | None = None,
     overrides: list[str] | None = None,
     quick: bool = False,
     options: dict[str, Any] | None = None,
     tune_options: dict[str, Any] | None = None,
 ) -> SearchSetup:
     """Experiment config (defaults < --quick < file < options < key=value) and search settings (shipped
-    space < --quick < the file's 'tune:' section < tune options < tune.key=value)."""
+    space < --quick < the file's 'tune:' section < tune options < tune.key=value).
+
+    config_file: a YAML/TOML file, or its content as a dict (the Python API's config)."""
     cls = adapter.config_cls
-    file_data = read_config_file(config_file) if config_file is not None else None
+    if isinstance(config_file, dict):
+        file_data, config_file = dict(config_file), "config dict"
+    else:
+        file_data = read_config_file(config_file) if config_file is not None else None
     user_tune = file_data.pop("tune", None) if file_data is not None else None
     tune_overrides = [item[len("tune.") :] for item in overrides or [] if item.startswith("tune.")]
     plain = [item for item in overrides or [] if not item.startswith("tune.")]

@@ -41,6 +41,7 @@ __all__ = [
     "build_model",
     "encode_all",
     "evaluate",
+    "load_model",
     "load_trained",
     "reconstruct_all",
     "run",
@@ -133,3 +134,9 @@ def evaluate(run_dir: RunDir) -> dict[str, Any]:
     if not math.isfinite(metrics["test_mse"]):
         raise CheckpointError(f"{run_dir.checkpoints / 'best.pt'}: model produces non-finite reconstructions")
     return metrics
+
+
+def load_model(run_dir: RunDir) -> Any:
+    """The trained AutoEncoder or VAE of a finished run (checkpoints/best.pt), on the config's device."""
+    cfg = build_config(AutoEncoderConfig, read_config_file(run_dir.config_path), str(run_dir.config_path))
+    return load_trained(cfg, run_dir, resolve_device(cfg.device)).eval()

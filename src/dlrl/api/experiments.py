@@ -1,0 +1,121 @@
+"""One function per experiment, the same validation and one-line errors as the CLI (which calls them).
+
+    result = dlrl.regression(epochs=50, optim={"lr": 3e-3})     # keyword overrides, nested or dotted
+    result = dlrl.classify("my.yaml", quick=True)              # a config file, a dict or a config object
+    result["test_accuracy"], result.figures["confusion_matrix"], result.model
+
+Layering, later wins: defaults < quick < config < keyword overrides. Nothing is written before the config,
+the run directory and the experiment's own checks (a CSV, a parent run) have passed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dlrl.api.results import ExperimentResult
+from dlrl.config import ExperimentConfig, layer_config, read_config_file
+from dlrl.errors import ConfigError
+from dlrl.experiments import ExperimentEntry, get_experiment
+from dlrl.experiments.runner import run_experiment
+from dlrl.rundir import RunDir, choose_run_dir
+
+ConfigInput = ExperimentConfig | Mapping[str, Any] | str | Path | None
+
+
+def dotted(overrides: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"optim": {"lr": 1e-3}, "data.limit": 500}`` -> ``{"optim.lr": 1e-3, "data.limit": 500}``."""
+    flat: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if isinstance(value, Mapping):
+            flat.update(dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_data(cls: type[ExperimentConfig], name: str, config: ConfigInput) -> dict[str, Any] | None:
+    """``config`` as the content of a config file: a config object of the experiment, a dict shaped like a
+    config file, or a YAML/TOML file path (read here)."""
+    if isinstance(config, ExperimentConfig):
+        if not isinstance(config, cls):
+            raise ConfigError(f"config: a {type(config).__name__}, but {name} takes a {cls.__name__}")
+        return config.model_dump(mode="json")
+    if isinstance(config, Mapping):
+        return json.loads(json.dumps(config, default=str))  # a deep copy of plain values
+    if isinstance(config, str | Path):
+        return read_config_file(config)
+    if config is None:
+        return None
+    raise ConfigError(
+        f"config: expected a {cls.__name__}, a dict or a YAML/TOML file path, got {type(config).__name__}"
+    )
+
+
+def resolve_config(
+    entry: ExperimentEntry,
+    config: ConfigInput = None,
+    quick: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+) -> ExperimentConfig:
+    """The validated config of ``entry`` from defaults < quick < ``config`` < ``overrides``."""
+    cls = entry.config_cls()
+    data = config_data(cls, entry.name, config)
+    source = str(config) if isinstance(config, str | Path) else "config"
+    return layer_config(cls, entry.name, data, source, dotted(overrides or {}) or None, quick)
+
+
+def check_options(out: Any, resume: Any, quick: Any) -> None:
+    if out is not None and not isinstance(out, str | Path):
+        raise ConfigError(f"out: expected a directory path, got {type(out).__name__}")
+    for name, value in (("resume", resume), ("quick", quick)):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}: expected True or False, got {value!r}")
+
+
+def run(
+    experiment: str,
+    config: ConfigInput = None,
+    *,
+    out: str | Path | None = None,
+    resume: bool = False,
+    quick: bool = False,
+    **overrides: Any,
+) -> ExperimentResult:
+    """Run experiment ``experiment`` (a registry name) and return its result; see the module docstring."""
+    check_options(out, resume, quick)
+    entry = get_experiment(experiment)
+    cfg = resolve_config(entry, config, quick, overrides)
+    chosen, created = choose_run_dir(entry.name, cfg, out, resume)
+    run_dir = RunDir(chosen.path, keep_figures=True)
+    summary = run_experiment(entry, cfg, run_dir, resume, created)
+    return ExperimentResult(entry.name, run_dir.path, cfg, summary, dict(run_dir.kept_figures or {}))
+
+
+def regression(config: ConfigInput = None, **options: Any) -> ExperimentResult:
+    """Part 1a: the 1-D regression network (synthetic data with gaps, or ``data={"csv": PATH}``).
+
+    Options: out, resume, quick, and any config key (``epochs=100``, ``optim={"lr": 1e-3}``)."""
+    return run("regression", config, **options)
+
+
+def classify(config: ConfigInput = None, **options: Any) -> ExperimentResult:
+    """Part 1b: the feed-forward classifier on MNIST / Fashion-MNIST (``data={"dataset": ...}``)."""
+    return run("classifier", config, **options)
+
+
+def autoencoder(config: ConfigInput = None, **options: Any) -> ExperimentResult:
+    """Part 2: the convolutional AutoEncoder; ``variant="dae"`` or ``"vae"``; ``folds=K`` for K-fold CV."""
+    return run("autoencoder", config, **options)
+
+
+def finetune(config: ConfigInput = None, **options: Any) -> ExperimentResult:
+    """Part 2: an AutoEncoder run's encoder fine-tuned for classification (``encoder_run=RUN_DIR``)."""
+    return run("finetune", config, **options)
+
+
+def dqn(config: ConfigInput = None, **options: Any) -> ExperimentResult:
+    """Part 3: DQN on Gymnasium classic control (``env="CartPole-v1"``, ``seeds=[0, 1, 2]``, ...)."""
+    return run("dqn", config, **options)
