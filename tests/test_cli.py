@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from dlrl.cli import build_parser, main
+from dlrl.cli import data as data_cli
 from dlrl.data import sources
 from dlrl.data.sources import SPLIT_FILES, DatasetSpec
 
@@ -264,6 +265,10 @@ def test_evaluate_not_a_run(capsys, tmp_path: Path) -> None:
 # --- data --------------------------------------------------------------------------------------------
 
 
+def test_data_choices_are_the_known_datasets() -> None:
+    assert data_cli.DATASET_CHOICES == tuple(sources.DATASETS)
+
+
 def test_data_info(capsys, tmp_path: Path) -> None:
     code, out, _ = _run(capsys, "data", "info", "mnist", "--data-dir", str(tmp_path))
     assert code == 0
@@ -370,13 +375,13 @@ def test_data_fetch_wrong_files(mirror, capsys, tmp_path: Path, monkeypatch) -> 
 
 
 def test_help_does_not_import_torch() -> None:
-    """`dlrl --help` stays fast: building the parser imports no torch, ray or gymnasium."""
+    """`dlrl --help` stays fast: building the parser imports no torch, ray, gymnasium or matplotlib."""
     import subprocess
     import sys
 
     code = (
         "import sys; from dlrl.cli import build_parser; build_parser(); "
-        "print(sorted(m for m in ('torch', 'ray', 'gymnasium') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'ray', 'gymnasium', 'matplotlib') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

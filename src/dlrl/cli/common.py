@@ -9,6 +9,11 @@ import logging
 import sys
 from typing import Any, NoReturn
 
+from dlrl.config import describe_fields
+from dlrl.experiments import ExperimentEntry
+from dlrl.experiments.runner import resolve_config, run_experiment
+from dlrl.rundir import choose_run_dir
+
 log = logging.getLogger("dlrl")
 
 COMMON_EPILOG = """\
@@ -41,18 +46,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_experiment_parser(subparsers: Any, entry: Any) -> None:
-    from dlrl.config import describe_fields
-
-    cls = entry.config_cls()
+def config_epilog(cls: Any) -> str:
+    """The help epilog of a command that runs an experiment: its config keys and how settings layer."""
     fields = "\n".join(line for line in describe_fields(cls) if not line.lstrip().startswith("experiment="))
-    parser = subparsers.add_parser(
-        entry.cli_name,
-        help=entry.help,
-        description=entry.help,
-        formatter_class=HelpFormatter,
-        epilog=COMMON_EPILOG.format(fields=fields),
-    )
+    return COMMON_EPILOG.format(fields=fields)
+
+
+def add_experiment_arguments(parser: argparse.ArgumentParser, entry: ExperimentEntry) -> None:
+    """The run options and the experiment's own flags; the parsed arguments run it with ``cmd_experiment``."""
     add_run_options(parser)
     for flag, key, kwargs in entry.options:
         parser.add_argument(flag, dest=f"opt:{key}", **kwargs)
@@ -71,9 +72,7 @@ def options_from_args(args: argparse.Namespace, cls: Any) -> dict[str, Any]:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from dlrl.experiments.runner import resolve_config, run_experiment
-    from dlrl.rundir import choose_run_dir
-
+    """Run the experiment of ``args.entry`` with the parsed options; print its headline numbers."""
     entry = args.entry
     options = options_from_args(args, entry.config_cls())
     config = resolve_config(entry, args.config, args.overrides, args.quick, options)
