@@ -177,7 +177,7 @@ def test_presets_follow_the_env_and_user_keys_win() -> None:
 
 
 def test_tune_adapter_trains_one_evaluation_per_epoch_and_restores() -> None:
-    from dlrl.experiments.dqn import DQNTuneAdapter
+    from dlrl.experiments.dqn.adapter import DQNTuneAdapter
 
     adapter = DQNTuneAdapter()
     cfg = resolve_config(EXPERIMENTS["dqn"], overrides=TINY)

@@ -1,0 +1,126 @@
+"""A finished DQN run's agents: greedy evaluation on fresh seeds, and videos of greedy episodes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import imageio.v2 as imageio
+import numpy as np
+
+from dlrl.config import build_config, read_config_file
+from dlrl.config.dqn import DQNConfig
+from dlrl.errors import CheckpointError, DlrlError
+from dlrl.experiments.dqn.jobs import run_name
+from dlrl.rl.evaluate import greedy_frames, greedy_returns
+from dlrl.rl.loop import load_q_network
+from dlrl.rundir import RunDir
+from dlrl.utils import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def load_run_config(run_dir: RunDir) -> DQNConfig:
+    if not run_dir.config_path.is_file():
+        raise DlrlError(f"{run_dir.path}: not a dlrl run directory (no config.yaml)")
+    data = read_config_file(run_dir.config_path)
+    if data.get("experiment") != "dqn":
+        raise DlrlError(f"{run_dir.path}: is a '{data.get('experiment')}' run, not a DQN run")
+    return build_config(DQNConfig, data, str(run_dir.config_path))
+
+
+def _agent_names(cfg: DQNConfig, run_dir: RunDir, only: str | None = None) -> list[str]:
+    """The run's agents (or just ``only``) that have a best.pt checkpoint."""
+    names = [run_name(e, s) for e in cfg.explorations for s in cfg.run_seeds()]
+    if only is not None:
+        if only not in names:
+            raise DlrlError(f"--run {only}: no such agent in {run_dir.path} (choose from {', '.join(names)})")
+        names = [only]
+    present = [n for n in names if (run_dir.sub(n).checkpoints / "best.pt").is_file()]
+    if not present:
+        raise CheckpointError(
+            f"{run_dir.path}: no best.pt checkpoint in any agent directory ({', '.join(names)})"
+        )
+    return present
+
+
+def _seed_of(name: str) -> int:
+    return int(name.rpartition("seed")[2])
+
+
+def evaluate(run_dir: RunDir, episodes: int | None = None, seed_offset: int = 30_000_000) -> dict[str, Any]:
+    """Greedy episodes with each agent's best checkpoint on fresh seeds; mean ± std per agent."""
+    cfg = load_run_config(run_dir)
+    episodes = episodes or cfg.final_episodes
+    table = {}
+    for name in _agent_names(cfg, run_dir):
+        q_net = load_q_network(run_dir.sub(name).checkpoints / "best.pt", cfg)
+        returns = greedy_returns(q_net, cfg.env, episodes, _seed_of(name) + seed_offset)
+        table[name] = {
+            "mean": float(returns.mean()),
+            "std": float(returns.std()),
+            "min": float(returns.min()),
+            "max": float(returns.max()),
+        }
+    means = np.array([t["mean"] for t in table.values()])
+    return {
+        "env": cfg.env,
+        "episodes": episodes,
+        "mean_over_agents": float(means.mean()),
+        "min_agent_mean": float(means.min()),
+        "agents": table,
+    }
+
+
+def _best_agent(run_dir: RunDir, names: list[str]) -> str:
+    """The agent with the best final evaluation (its result.json); agents without one come last."""
+    scores = {}
+    for n in names:
+        result = run_dir.sub(n).path / "result.json"
+        scores[n] = json.loads(result.read_text())["final_mean"] if result.is_file() else float("-inf")
+    return max(scores, key=scores.__getitem__)
+
+
+def play(
+    run_dir: RunDir,
+    agent: str | None = None,
+    episodes: int = 1,
+    every: int = 2,
+    out: str | None = None,
+    fps: int = 50,
+) -> list[Path]:
+    """Greedy episodes of one agent's best checkpoint as a GIF (and MP4 if imageio-ffmpeg is installed)."""
+    cfg = load_run_config(run_dir)
+    names = _agent_names(cfg, run_dir, agent)
+    name = _best_agent(run_dir, names) if agent is None and len(names) > 1 else names[0]
+    q_net = load_q_network(run_dir.sub(name).checkpoints / "best.pt", cfg)
+    frames, returns = greedy_frames(q_net, cfg.env, episodes, _seed_of(name) + 40_000_000, every)
+    target = Path(out) if out else run_dir.path / "videos" / f"{name}.gif"
+    if target.suffix.lower() != ".gif":
+        raise DlrlError(f"--out {target}: the video path must end in .gif (an .mp4 is written beside it)")
+    written = _write_video(list(frames), target, fps, every)
+    log.info("%s: %d greedy episode(s), returns %s", name, episodes, ", ".join(f"{r:g}" for r in returns))
+    return written
+
+
+def _write_video(frames: Sequence[Any], target: Path, fps: int, every: int) -> list[Path]:
+    """``target`` as a GIF, and an MP4 beside it when imageio-ffmpeg is installed; the paths written.
+
+    frames: every ``every``-th frame of episodes rendered at ``fps``.
+    """
+    with atomic_path(target) as tmp:
+        imageio.mimsave(tmp, frames, format="GIF", duration=1000 * every / fps, loop=0)
+    written = [target]
+    try:
+        import imageio_ffmpeg  # noqa: F401  # why: optional; without it there is no MP4, only the GIF
+    except ImportError:
+        log.info("imageio-ffmpeg not installed: GIF only")
+    else:
+        mp4 = target.with_suffix(".mp4")
+        with atomic_path(mp4) as tmp:
+            imageio.mimsave(tmp, frames, format="FFMPEG", fps=fps / every)
+        written.append(mp4)
+    return written

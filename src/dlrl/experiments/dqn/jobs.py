@@ -1,0 +1,143 @@
+"""Training the agents of a DQN run: one job per (exploration, seed), in worker processes or in-process.
+
+RUN_DIR/<exploration>-seed<N>/ holds each agent's checkpoints (last.pt, best.pt by greedy evaluation),
+episodes.csv, evals.csv, updates.csv and result.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from dlrl.config.dqn import DQNConfig
+from dlrl.rl.envs import env_info
+from dlrl.rl.evaluate import greedy_returns
+from dlrl.rl.loop import FINAL_SEED_OFFSET, load_q_network, train_dqn
+from dlrl.rundir import RunDir
+from dlrl.utils import configure_torch, cpu_seconds, usable_cores
+
+log = logging.getLogger(__name__)
+
+
+def run_name(exploration: str, seed: int) -> str:
+    return f"{exploration}-seed{seed}"
+
+
+def validate(cfg: DQNConfig) -> None:
+    """Env id known and with discrete actions: checked before the run directory is written."""
+    env_info(cfg.env)
+
+
+def train_job(
+    cfg_data: dict[str, Any], exploration: str, seed: int, path: str, resume: bool
+) -> dict[str, Any]:
+    """Train and finally evaluate one agent into ``path``; runs in a worker process (or in-process)."""
+    cfg = DQNConfig.model_validate(cfg_data)
+    configure_torch(cfg.threads or 1)
+    sub = RunDir(path)
+    sub.checkpoints.mkdir(parents=True, exist_ok=True)
+    started, cpu_started = time.perf_counter(), cpu_seconds(children=False)
+    result = train_dqn(cfg, exploration, seed, sub.checkpoints, resume)
+    seconds, cpu = time.perf_counter() - started, cpu_seconds(children=False) - cpu_started
+    sub.write_metrics(result.episodes, "episodes.csv")
+    sub.write_metrics(result.evals, "evals.csv")
+    sub.write_metrics(result.updates, "updates.csv")
+    q_net = load_q_network(sub.checkpoints / "best.pt", cfg)
+    returns = greedy_returns(q_net, cfg.env, cfg.final_episodes, seed + FINAL_SEED_OFFSET)
+    record = {
+        "exploration": exploration,
+        "seed": seed,
+        "steps": result.steps,
+        "episodes": len(result.episodes),
+        "best_eval": result.best_eval,
+        "best_step": result.best_step,
+        "solved_step": result.solved_step,
+        "stopped_early": result.stopped_early,
+        "final_mean": float(returns.mean()),
+        "final_std": float(returns.std()),
+        "final_min": float(returns.min()),
+        "train_seconds": round(result.train_seconds, 2),
+        "seconds_this_process": round(seconds, 2),
+        "cpu_seconds_this_process": round(cpu, 2),  # wall minus waiting for a shared core
+        "steps_per_second": round((result.steps - result.resumed_from) / max(seconds, 1e-9), 1),
+        "resumed_from": result.resumed_from,
+        "final_returns": returns.tolist(),
+    }
+    sub.write_json("result.json", record)
+    return record
+
+
+def _workers(cfg: DQNConfig, jobs: int) -> int:
+    return max(1, min(jobs, cfg.workers or usable_cores()))
+
+
+def run_jobs(cfg: DQNConfig, run_dir: RunDir, resume: bool) -> dict[str, dict[str, Any]]:
+    """Train every (exploration, seed) agent not already finished; returns their result records by name."""
+    jobs = [(e, s) for e in cfg.explorations for s in cfg.run_seeds()]
+    records: dict[str, dict[str, Any]] = {}
+    todo = []
+    for exploration, seed in jobs:
+        sub = run_dir.sub(run_name(exploration, seed))
+        done = sub.path / "result.json"
+        if resume and done.is_file():
+            records[run_name(exploration, seed)] = json.loads(done.read_text())
+            log.info("%s: finished earlier, kept", run_name(exploration, seed))
+        else:
+            todo.append((exploration, seed, str(sub.path)))
+    cfg_data = cfg.model_dump(mode="json")
+    workers = _workers(cfg, len(todo))
+    log.info("dqn on %s: %d agent(s) to train, %d process(es)", cfg.env, len(todo), workers)
+    if workers <= 1:
+        for exploration, seed, path in todo:
+            records[run_name(exploration, seed)] = _report(
+                train_job(cfg_data, exploration, seed, path, resume)
+            )
+    else:
+        # spawn: a clean interpreter per worker (no forked torch thread pools); one torch thread each
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(train_job, cfg_data, e, s, p, resume): run_name(e, s) for e, s, p in todo}
+            for future, name in futures.items():
+                records[name] = _report(future.result())
+    return {run_name(e, s): records[run_name(e, s)] for e, s in jobs}
+
+
+def _report(record: dict[str, Any]) -> dict[str, Any]:
+    log.info(
+        "%s: %d steps, best eval %.1f at %d, final greedy %.1f ± %.1f, %.1f s (%.0f steps/s)",
+        run_name(record["exploration"], record["seed"]),
+        record["steps"],
+        record["best_eval"],
+        record["best_step"],
+        record["final_mean"],
+        record["final_std"],
+        record["train_seconds"],
+        record["steps_per_second"],
+    )
+    return record
+
+
+def aggregate(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The agents' results over seeds: mean, spread and worst seed of the final greedy return, steps, time."""
+    means = np.array([r["final_mean"] for r in records])
+    solved = [r["solved_step"] for r in records]
+    return {
+        "seeds": len(records),
+        "final_mean": float(means.mean()),
+        "final_mean_std_over_seeds": float(means.std()),
+        "min_final_mean": float(means.min()),
+        "max_steps": int(max(r["steps"] for r in records)),
+        "max_steps_to_solve": int(max(solved)) if all(s is not None for s in solved) else None,
+        "median_steps_to_solve": float(np.median([s for s in solved if s is not None]))
+        if any(s is not None for s in solved)
+        else None,
+        "max_seconds_per_seed": float(max(r["train_seconds"] for r in records)),
+        "mean_seconds_per_seed": float(np.mean([r["train_seconds"] for r in records])),
+        "max_cpu_seconds_per_seed": float(max(r.get("cpu_seconds_this_process", 0.0) for r in records)),
+        "steps_per_second": float(np.mean([r["steps_per_second"] for r in records])),
+    }
