@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from dlrl.cli import main
-from dlrl.tune.search import resolve_search
+from dlrl.experiments.search import resolve_search
 
 from .conftest import TINY_REGRESSION, alive, descendants
 

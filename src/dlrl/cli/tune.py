@@ -1,4 +1,4 @@
-"""``dlrl tune EXPERIMENT``: the command-line face of :mod:`dlrl.tune.search`."""
+"""``dlrl tune EXPERIMENT``: the command-line face of :mod:`dlrl.experiments.search`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from dlrl.tune.registry import ADAPTERS
+from dlrl.cli.common import add_run_options, headline
+from dlrl.experiments import get_adapter, searchable
 
 DESCRIPTION = """\
 Hyperparameter search with Ray Tune (Optuna TPE + ASHA by default). Every trial runs K-fold cross
@@ -39,8 +40,6 @@ def _intermixed(base: type[argparse.ArgumentParser]) -> type[argparse.ArgumentPa
 
 
 def add_parser(subparsers: Any, formatter: type) -> None:
-    from dlrl.cli.common import add_run_options as _add_run_options
-
     base_class = subparsers._parser_class
     subparsers._parser_class = _intermixed(base_class)  # EXPERIMENT, options and key=value in any order
     try:
@@ -52,8 +51,8 @@ def add_parser(subparsers: Any, formatter: type) -> None:
         )
     finally:
         subparsers._parser_class = base_class
-    parser.add_argument("experiment", metavar="EXPERIMENT", help=f"one of: {', '.join(ADAPTERS)}")
-    _add_run_options(parser)
+    parser.add_argument("experiment", metavar="EXPERIMENT", help=f"one of: {', '.join(searchable())}")
+    add_run_options(parser)
     group = parser.add_argument_group("search")
     group.add_argument(
         "--num-samples", type=int, metavar="N", help="trials to sample (default: the space file's)"
@@ -91,9 +90,7 @@ def add_parser(subparsers: Any, formatter: type) -> None:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from dlrl.cli.common import headline as _headline
-    from dlrl.tune.interface import get_adapter
-    from dlrl.tune.search import resolve_search, run_search
+    from dlrl.experiments.search import resolve_search, run_search  # keeps dlrl --help fast: ray, torch
 
     options: dict[str, Any] = {"seed": args.seed, "device": args.device}
     data_field = get_adapter(args.experiment).config_cls.model_fields.get("data")
@@ -116,7 +113,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     }
     setup = resolve_search(args.experiment, args.config, args.overrides, args.quick, options, tune_options)
     run_dir, summary = run_search(setup, args.out, args.resume, args.address, args.train_best, args.baseline)
-    print(json.dumps(_headline(summary), indent=2))
+    print(json.dumps(headline(summary), indent=2))
     print(f"best config: {run_dir.path / 'best_config.yaml'}")
     print(f"run directory: {run_dir.path}")
     return 0
