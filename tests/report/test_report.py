@@ -133,7 +133,7 @@ def test_kind_says_what_a_directory_is_and_files_say_it_without_one(tmp_path: Pa
     assert directory_kind(old) == "run"
 
 
-def test_report_command(tmp_path: Path, fake_run: Path, capsys) -> None:
+def test_dlrl_report_rebuilds_and_names_bad_directories(tmp_path: Path, fake_run: Path, capsys) -> None:
     run = fake_run
     assert main(["report", str(run)]) == 0
     assert str(run / "report.html") in capsys.readouterr().out
