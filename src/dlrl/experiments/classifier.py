@@ -171,10 +171,8 @@ def architecture_layers(model: MLPClassifier) -> list[tuple[str, str, int]]:
     return layers
 
 
-def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[str, Any]:
-    device = resolve_device(cfg.device)
-    data = load_images(cfg.data)
-    model = build_network(cfg, data.image_shape, len(data.classes)).to(device)
+def make_trainer(cfg: ClassifierConfig, model: nn.Module, data: ImageData, device: torch.device) -> Trainer:
+    """The network's trainer on the training split (augmented), validated on the validation split."""
     train_batches = Batches(
         data.train_x,
         data.train_y,
@@ -190,7 +188,7 @@ def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[st
         # Validation (so best.pt) and test use the averaged weights; they are part of every checkpoint.
         optimizer.register_step_post_hook(lambda *_: model.update())
     bf16 = use_bf16(cfg, device)
-    trainer = Trainer(
+    return Trainer(
         model,
         make_step(cfg.label_smoothing, bf16),
         optimizer,
@@ -202,6 +200,13 @@ def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[st
         scheduler_per_batch=per_batch,
         grad_clip=cfg.optim.grad_clip,
     )
+
+
+def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[str, Any]:
+    device = resolve_device(cfg.device)
+    data = load_images(cfg.data)
+    model = build_network(cfg, data.image_shape, len(data.classes)).to(device)
+    trainer = make_trainer(cfg, model, data, device)
     started, cpu_started = time.perf_counter(), cpu_seconds(children=False)
     result = fit(
         trainer,

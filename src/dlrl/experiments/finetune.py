@@ -22,7 +22,7 @@ from torch import nn
 from dlrl.config import build_config, read_config_file
 from dlrl.config.autoencoder import AutoEncoderConfig, FinetuneConfig
 from dlrl.data.batching import Batch, Batches
-from dlrl.data.images import load_images
+from dlrl.data.images import ImageData, load_images
 from dlrl.errors import CheckpointError, ConfigError, DlrlError
 from dlrl.experiments.autoencoder import build_model, load_trained
 from dlrl.models.autoencoder import AutoEncoder, EncoderClassifier
@@ -31,7 +31,7 @@ from dlrl.rundir import RunDir
 from dlrl.train.checkpoint import load_checkpoint, load_model_state, require_keys, save_checkpoint
 from dlrl.train.optim import make_optimization
 from dlrl.train.trainer import Trainer
-from dlrl.utils import resolve_device
+from dlrl.utils import derived_seed, resolve_device
 from dlrl.viz.autoencoder import plot_accuracy_vs_labels
 
 log = logging.getLogger(__name__)
@@ -176,51 +176,65 @@ def _label_key(count: int | str, available: int) -> int:
     return available if count == "all" else min(int(count), available)
 
 
+def train_mode(
+    cfg: FinetuneConfig,
+    ae_cfg: AutoEncoderConfig,
+    pretrained: AutoEncoder | VAE,
+    data: ImageData,
+    index: np.ndarray,
+    mode_index: int,
+    path: Path,
+    device: torch.device,
+) -> tuple[float, list[dict[str, Any]]]:
+    """Train the ``MODES[mode_index]`` classifier on the labelled images ``index``, test it, save it to
+    ``path``; returns (test accuracy, history rows)."""
+    mode, n = MODES[mode_index], len(index)
+    torch.manual_seed(derived_seed(cfg.seed, mode_index, stride=100))
+    num_classes = len(data.classes)
+    model = make_classifier(ae_cfg, cfg, num_classes, mode, pretrained).to(device)
+    factor = cfg.encoder_lr_factor if mode == "finetuned" else 1.0
+    x, y = data.train_x[index], data.train_y[index]
+    history = train_classifier(model, cfg, x, y, cfg.seed, device, factor)
+    test_accuracy = accuracy(model, data.test_x, data.test_y, device)
+    history = [{"labels": n, "mode": mode, **row} for row in history]  # type: ignore[dict-item]
+    state = {
+        "model": model.state_dict(),
+        "mode": mode,
+        "labels": n,
+        "test_accuracy": test_accuracy,
+        "history": history,
+        "config": cfg.model_dump(mode="json"),
+        "autoencoder_config": ae_cfg.model_dump(mode="json"),
+        "num_classes": num_classes,
+    }
+    save_checkpoint(path, state)
+    log.info("%5d labels, %-9s: test accuracy %.4f", n, mode, test_accuracy)
+    return test_accuracy, history
+
+
 def run(cfg: FinetuneConfig, run_dir: RunDir, resume: bool = False) -> dict[str, Any]:
     device = resolve_device(cfg.device)
     encoder_run = resolve_encoder_run(cfg, run_dir)
     ae_cfg, pretrained = load_encoder_run(encoder_run, device)
     data = load_images(ae_cfg.data)
-    num_classes = len(data.classes)
     table: dict[str, dict[str, float]] = {}
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     for count in cfg.labels:
         n = _label_key(count, len(data.train_x))
-        index = balanced_subset(data.train_y.numpy(), count, num_classes, cfg.seed)
-        x, y = data.train_x[index], data.train_y[index]
+        index = balanced_subset(data.train_y.numpy(), count, len(data.classes), cfg.seed)
         table[str(n)] = {}
         for mode_index, mode in enumerate(MODES):
             path = run_dir.checkpoints / f"{mode}-{n}.pt"
-            if resume and path.exists():
+            if resume and path.exists():  # trained before the interruption
                 state = load_checkpoint(path)
-                table[str(n)][mode] = float(state["test_accuracy"])
-                rows.extend(state["history"])
-                continue
-            torch.manual_seed(cfg.seed * 100 + mode_index)
-            model = make_classifier(ae_cfg, cfg, num_classes, mode, pretrained).to(device)
-            factor = cfg.encoder_lr_factor if mode == "finetuned" else 1.0
-            history = train_classifier(model, cfg, x, y, cfg.seed, device, factor)
-            test_accuracy = accuracy(model, data.test_x, data.test_y, device)
-            table[str(n)][mode] = test_accuracy
-            history = [{"labels": n, "mode": mode, **row} for row in history]  # type: ignore[dict-item]
+                table[str(n)][mode], history = float(state["test_accuracy"]), state["history"]
+            else:
+                table[str(n)][mode], history = train_mode(
+                    cfg, ae_cfg, pretrained, data, index, mode_index, path, device
+                )
             rows.extend(history)
-            save_checkpoint(
-                path,
-                {
-                    "model": model.state_dict(),
-                    "mode": mode,
-                    "labels": n,
-                    "test_accuracy": test_accuracy,
-                    "history": history,
-                    "config": cfg.model_dump(mode="json"),
-                    "autoencoder_config": ae_cfg.model_dump(mode="json"),
-                    "num_classes": num_classes,
-                },
-            )
-            log.info("%5d labels, %-9s: test accuracy %.4f", n, mode, test_accuracy)
             run_dir.write_metrics(rows)
-    run_dir.write_metrics(rows)
     counts = [int(k) for k in table]
     run_dir.save_figure(
         plot_accuracy_vs_labels(
@@ -241,8 +255,7 @@ def run(cfg: FinetuneConfig, run_dir: RunDir, resume: bool = False) -> dict[str,
         "seconds_training": round(time.perf_counter() - started, 2),
     }
     for key, accs in table.items():
-        for mode, value in accs.items():
-            summary[f"accuracy_{mode}_{key}"] = value
+        summary.update({f"accuracy_{mode}_{key}": value for mode, value in accs.items()})
         summary[f"finetune_gain_{key}"] = accs["finetuned"] - accs["scratch"]
     summary["accuracy"] = table
     return summary

@@ -120,6 +120,36 @@ def best_config_text(setup: Any, params: dict[str, Any]) -> tuple[ExperimentConf
     return config, header + config_to_yaml(config)
 
 
+def _write_figures(
+    setup: Any, run_dir: RunDir, records: list[TrialRecord], rows: list[dict[str, Any]], best_trial: str
+) -> None:
+    """Metric vs each parameter, learning curves of the top trials, parallel coordinates."""
+    metric, mode = setup.metric, setup.mode
+    sign = 1 if mode == "min" else -1
+    names = list(setup.tune.space)
+    log_scale = {n for n, s in setup.tune.space.items() if s.type in ("loguniform", "logint")}
+    finite = [(r, row) for r, row in zip(records, rows, strict=True) if math.isfinite(row[metric])]
+    values = {n: [r.params.get(n) for r, _ in finite] for n in names}
+    scores = [row[metric] for _, row in finite]
+    best_index = next(i for i, (r, _) in enumerate(finite) if r.trial_id == best_trial)
+    run_dir.save_figure(
+        plot_metric_vs_params(values, scores, metric, best_index, log_scale), "metric_vs_params"
+    )
+    ranked = sorted(finite, key=lambda item: sign * item[1][metric])[: setup.tune.top_k]
+    curves = {
+        r.trial_id: (
+            [h.get("epoch", i + 1) for i, h in enumerate(r.history)],
+            [h.get(metric, math.nan) for h in r.history],
+            [h.get(f"{metric}_std", 0.0) for h in r.history],
+        )
+        for r, _ in ranked
+    }
+    run_dir.save_figure(plot_learning_curves(curves, metric, setup.tune.folds), "learning_curves")
+    run_dir.save_figure(
+        plot_parallel_coordinates(values, scores, metric, mode, log_scale), "parallel_coordinates"
+    )
+
+
 def write_results(
     setup: Any, run_dir: RunDir, timing: dict[str, Any], expected_trials: int = 0, out_of_time: bool = False
 ) -> tuple[dict[str, Any], ExperimentConfig]:
@@ -149,28 +179,7 @@ def write_results(
     best_config, text = best_config_text(setup, best.params)
     atomic_write_text(run_dir.path / "best_config.yaml", text)
 
-    names = list(setup.tune.space)
-    log_scale = {n for n, s in setup.tune.space.items() if s.type in ("loguniform", "logint")}
-    finite = [(r, row) for r, row in zip(records, rows, strict=True) if math.isfinite(row[metric])]
-    values = {n: [r.params.get(n) for r, _ in finite] for n in names}
-    scores = [row[metric] for _, row in finite]
-    best_index = next(i for i, (r, _) in enumerate(finite) if r.trial_id == best.trial_id)
-    run_dir.save_figure(
-        plot_metric_vs_params(values, scores, metric, best_index, log_scale), "metric_vs_params"
-    )
-    ranked = sorted(finite, key=lambda item: sign * item[1][metric])[: setup.tune.top_k]
-    curves = {
-        r.trial_id: (
-            [h.get("epoch", i + 1) for i, h in enumerate(r.history)],
-            [h.get(metric, math.nan) for h in r.history],
-            [h.get(f"{metric}_std", 0.0) for h in r.history],
-        )
-        for r, _ in ranked
-    }
-    run_dir.save_figure(plot_learning_curves(curves, metric, setup.tune.folds), "learning_curves")
-    run_dir.save_figure(
-        plot_parallel_coordinates(values, scores, metric, mode, log_scale), "parallel_coordinates"
-    )
+    _write_figures(setup, run_dir, records, rows, best.trial_id)
 
     statuses = [r.status for r in records]
     return {
@@ -193,5 +202,5 @@ def write_results(
         "epochs_per_trial": max_epochs,
         "epochs_trained": sum(len(r.history) for r in records),
         **timing,
-        "best_params": {name: best.params.get(name) for name in names},
+        "best_params": {name: best.params.get(name) for name in setup.tune.space},
     }, best_config

@@ -177,12 +177,47 @@ def check_before_ray(setup: SearchSetup, address: str | None) -> int:
     return pool
 
 
-def _make_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float) -> Any:
-    from ray import tune
+def _searcher(setup: SearchSetup) -> tuple[Any, dict[str, Any], int, int]:
+    """(search algorithm, param_space, num_samples, trials in all): a grid, or Optuna (TPE or random)."""
+    import optuna  # heavy: only when a search is made
+    from ray.tune.search.optuna import OptunaSearch
+
+    from dlrl.tune.space import grid_space, optuna_space
+
+    cfg = setup.tune
+    if cfg.search == "grid":
+        return None, grid_space(cfg), 1, grid_size(cfg)
+    seed = setup.base.seed
+    if cfg.search == "random":
+        sampler: Any = optuna.samplers.RandomSampler(seed=seed)
+    else:
+        startup = cfg.startup_trials or min(10, max(2, cfg.num_samples // 2))
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+    search_alg = OptunaSearch(space=optuna_space(cfg), metric=setup.metric, mode=setup.mode, sampler=sampler)
+    return search_alg, {}, cfg.num_samples, cfg.num_samples
+
+
+def _scheduler(setup: SearchSetup, epochs: int) -> Any:
+    """ASHA (stops bad trials at grace_period, grace*rf, ... epochs) or FIFO (every trial to the end)."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from dlrl.tune.raysession import ProgressCallback, trial_dirname  # imports ray
-    from dlrl.tune.space import grid_space, optuna_space
+    cfg = setup.tune
+    if cfg.scheduler != "asha":
+        return FIFOScheduler()
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        metric=setup.metric,
+        mode=setup.mode,
+        max_t=epochs,
+        grace_period=min(epochs, cfg.grace_period or max(1, epochs // 4)),
+        reduction_factor=cfg.reduction_factor,
+    )
+
+
+def _make_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float) -> Any:
+    from ray import tune  # ray only once a search is made: `dlrl --help` stays fast
+
+    from dlrl.tune.raysession import ProgressCallback, trial_dirname
     from dlrl.tune.trial import tune_trainable
 
     cfg = setup.tune
@@ -205,35 +240,8 @@ def _make_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float) 
     if resume and tune.Tuner.can_restore(str(path)):
         log.info("resuming the search in %s", path)
         return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=True)
-    if cfg.search == "grid":
-        search_alg, param_space, num_samples = None, grid_space(cfg), 1
-        total = grid_size(cfg)
-    else:
-        import optuna
-        from ray.tune.search.optuna import OptunaSearch
-
-        seed = setup.base.seed
-        if cfg.search == "random":
-            sampler: Any = optuna.samplers.RandomSampler(seed=seed)
-        else:
-            startup = cfg.startup_trials or min(10, max(2, cfg.num_samples // 2))
-            sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
-        search_alg = OptunaSearch(
-            space=optuna_space(cfg), metric=setup.metric, mode=setup.mode, sampler=sampler
-        )
-        param_space, num_samples, total = {}, cfg.num_samples, cfg.num_samples
-    if cfg.scheduler == "asha":
-        grace = min(epochs, cfg.grace_period or max(1, epochs // 4))
-        scheduler: Any = ASHAScheduler(
-            time_attr="training_iteration",
-            metric=setup.metric,
-            mode=setup.mode,
-            max_t=epochs,
-            grace_period=grace,
-            reduction_factor=cfg.reduction_factor,
-        )
-    else:
-        scheduler = FIFOScheduler()
+    search_alg, param_space, num_samples, total = _searcher(setup)
+    scheduler = _scheduler(setup, epochs)
     concurrent = cfg.max_concurrent or max(1, int(cpus // cfg.cpus_per_trial))
     return tune.Tuner(
         trainable,

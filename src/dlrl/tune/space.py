@@ -55,9 +55,28 @@ def load_tune_config(
         source = user_source
     if options:
         data = {**data, **{k: v for k, v in options.items() if v is not None}}
-    space = dict(data.get("space") or {})
+    data["space"], plain = split_space_overrides(dict(data.get("space") or {}), overrides or [])
+    if len(plain) < len(overrides or []):
+        source = f"{source} + overrides"
+    if plain:
+        data = apply_overrides(data, plain, source="override")
+        source = f"{source} + overrides"
+    raw_space = data.pop("space")
+    tune_cfg = build_config(TuneConfig, data, source)
+    if tune_cfg.metric != shipped_metric and not explicit_mode:
+        tune_cfg.mode = None  # the shipped mode belongs to the shipped metric: infer the new one's
+    tune_cfg.space = build_space(raw_space, source)
+    if not tune_cfg.space:
+        raise ConfigError(f"{source}: tune.space is empty: nothing to search")
+    check_space(tune_cfg.space, config_cls, base, source)
+    return tune_cfg
+
+
+def split_space_overrides(space: dict[str, Any], overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Apply the ``space.<param>=...`` items to ``space`` (``space.<param>.<field>=...`` changes one field
+    of a parameter, ``space.<param>=null`` removes it); returns the new space and the other items."""
     plain: list[str] = []
-    for item in overrides or []:
+    for item in overrides:
         key, _, value = item.partition("=")
         if not key.startswith("space."):
             plain.append(item)
@@ -71,20 +90,7 @@ def load_tune_config(
             space.pop(name, None)
         else:
             space[name] = parsed
-        source = f"{source} + overrides"
-    data["space"] = space
-    if plain:
-        data = apply_overrides(data, plain, source="override")
-        source = f"{source} + overrides"
-    raw_space = data.pop("space")
-    tune_cfg = build_config(TuneConfig, data, source)
-    if tune_cfg.metric != shipped_metric and not explicit_mode:
-        tune_cfg.mode = None  # the shipped mode belongs to the shipped metric: infer the new one's
-    tune_cfg.space = build_space(raw_space, source)
-    if not tune_cfg.space:
-        raise ConfigError(f"{source}: tune.space is empty: nothing to search")
-    check_space(tune_cfg.space, config_cls, base, source)
-    return tune_cfg
+    return space, plain
 
 
 def encode(value: Any) -> Any:
