@@ -73,6 +73,28 @@ def check_checkpoint(state: dict[str, Any], path: Path, env_id: str, q_net: QNet
     load_model_state(copy.deepcopy(q_net), state["model"], path)  # raises on a different network size
 
 
+class UpdateStats:
+    """Loss and mean Q of the updates since the last log row, summed on the device."""
+
+    def __init__(self) -> None:
+        self.loss_sum, self.q_sum, self.count = torch.zeros(()), torch.zeros(()), 0
+
+    def add(self, loss: torch.Tensor, q_mean: torch.Tensor) -> None:
+        self.loss_sum += loss
+        self.q_sum += q_mean
+        self.count += 1
+
+    def row(self, step: int, exploration: float) -> dict[str, float]:
+        """The log row of ``step``, then start over."""
+        row = {"step": step, "exploration": exploration}
+        if self.count:  # .item() only here: a sync point per log row, not per update
+            row.update(loss=float(self.loss_sum) / self.count, q_mean=float(self.q_sum) / self.count)
+        self.loss_sum.zero_()
+        self.q_sum.zero_()
+        self.count = 0
+        return row
+
+
 class DQNTrainer:
     """One DQN agent that can be trained a chunk of steps at a time (the CLI runs it to the end; a search
     reports after every evaluation). ``state()`` / ``load_state()`` hold everything but the replay memory
@@ -104,6 +126,8 @@ class DQNTrainer:
             else None
         )
         self.replay = ReplayBuffer(cfg.buffer_size, info.obs_shape)
+        self._obs_tensor = torch.zeros((1, *info.obs_shape))  # reused for every action choice
+        self._obs_view = self._obs_tensor.numpy()[0]
         self.done = False
         self._new_episode()
 
@@ -177,85 +201,41 @@ class DQNTrainer:
             save_checkpoint(self.checkpoint_dir / name, self.state())
 
     def train(self, until: int, on_eval: Callable[[dict[str, float]], bool] | None = None) -> TrainResult:
-        """Train up to env step ``until`` (capped at total_steps), evaluating every eval_every steps."""
-        cfg, result, rng, replay = self.cfg, self.result, self.rng, self.replay
-        q_net, target_net, optimizer, env = self.q_net, self.target_net, self.optimizer, self.env
-        exploration, n_actions = self.exploration, self.info.num_actions
+        """Train up to env step ``until`` (capped at total_steps), evaluating every eval_every steps.
+
+        Each step in cleanrl's order: act, store the transition, learn, sync the target network."""
+        cfg, result, replay, env = self.cfg, self.result, self.replay, self.env
         obs, episode_return, episode_length = self.obs, self.episode_return, self.episode_length
-        obs_tensor = torch.zeros((1, *self.info.obs_shape))  # reused for every action choice
-        obs_view = obs_tensor.numpy()[0]
-        loss_sum, q_sum, n_updates = torch.zeros(()), torch.zeros(()), 0
+        updates = UpdateStats()
         started = time.perf_counter()
         step = self.step
         until = min(until, cfg.total_steps)
         for step in range(self.step + 1, until + 1):
-            value = exploration_value(cfg, exploration, step)
-            if exploration == "epsilon" and rng.random() < value:
-                action = int(rng.integers(n_actions))
-            else:
-                obs_view[...] = obs
-                with torch.no_grad():
-                    q_values = q_net(obs_tensor)[0].numpy()
-                action = (
-                    int(q_values.argmax())
-                    if exploration == "epsilon"
-                    else boltzmann_action(q_values, value, rng)
-                )
+            value = exploration_value(cfg, self.exploration, step)
+            action = self._act(obs, value)
             next_obs, reward, terminated, truncated, _ = env.step(action)
             reward = float(reward)
             replay.add(obs, action, reward, next_obs, terminated)  # truncation still bootstraps
             episode_return += reward
             episode_length += 1
             if terminated or truncated:
-                self.episode += 1
-                result.episodes.append(
-                    {
-                        "step": step,
-                        "episode": self.episode,
-                        "return": episode_return,
-                        "length": episode_length,
-                    }
-                )
-                obs, _ = env.reset(seed=self.seed + self.episode)
+                obs = self._end_episode(step, episode_return, episode_length)
                 episode_return, episode_length = 0.0, 0
             else:
                 obs = next_obs
-
             if step >= self.learn_from and step % cfg.train_freq == 0:
-                for _ in range(cfg.gradient_steps):
-                    batch = replay.sample(cfg.batch_size, self.torch_gen)
-                    stats = dqn_update(
-                        q_net,
-                        target_net,
-                        optimizer,
-                        batch,
-                        cfg.gamma,
-                        cfg.double_dqn,
-                        cfg.huber,
-                        cfg.grad_clip,
-                    )
-                    loss_sum += stats.loss
-                    q_sum += stats.q_mean
-                    n_updates += 1
+                self._learn(updates)
             if step % cfg.target_update == 0:
-                polyak_update(q_net, target_net, cfg.tau)
+                polyak_update(self.q_net, self.target_net, cfg.tau)
             if cfg.reset_every and step % cfg.reset_every == 0 and step < cfg.total_steps:
                 self.reset_networks()
             if step % cfg.log_every == 0:
-                row = {"step": step, "exploration": value}
-                if n_updates:  # .item() only here: a sync point per log row, not per update
-                    row.update(loss=float(loss_sum) / n_updates, q_mean=float(q_sum) / n_updates)
-                result.updates.append(row)
-                loss_sum.zero_()
-                q_sum.zero_()
-                n_updates = 0
-
+                result.updates.append(updates.row(step, value))
             if step % cfg.eval_every == 0 or step == cfg.total_steps:
                 self.step = step
                 result.train_seconds += time.perf_counter() - started
                 started = time.perf_counter()
-                stop = self._evaluate(step, on_eval)
-                if stop:
+                if self._evaluate(step, on_eval):
                     result.stopped_early = step < cfg.total_steps
                     self.done = True
                     break
@@ -265,6 +245,42 @@ class DQNTrainer:
         if step >= cfg.total_steps:
             self.done = True
         return result
+
+    def _act(self, obs: np.ndarray, value: float) -> int:
+        """Epsilon-greedy (value: epsilon) or softmax over Q (value: temperature)."""
+        if self.exploration == "epsilon" and self.rng.random() < value:
+            return int(self.rng.integers(self.info.num_actions))
+        self._obs_view[...] = obs
+        with torch.no_grad():
+            q_values = self.q_net(self._obs_tensor)[0].numpy()
+        if self.exploration == "epsilon":
+            return int(q_values.argmax())
+        return boltzmann_action(q_values, value, self.rng)
+
+    def _end_episode(self, step: int, episode_return: float, episode_length: int) -> np.ndarray:
+        """Record the finished episode; returns the first observation of the next one (seeded reset)."""
+        self.episode += 1
+        self.result.episodes.append(
+            {"step": step, "episode": self.episode, "return": episode_return, "length": episode_length}
+        )
+        obs, _ = self.env.reset(seed=self.seed + self.episode)
+        return obs
+
+    def _learn(self, updates: UpdateStats) -> None:
+        cfg = self.cfg
+        for _ in range(cfg.gradient_steps):
+            batch = self.replay.sample(cfg.batch_size, self.torch_gen)
+            stats = dqn_update(
+                self.q_net,
+                self.target_net,
+                self.optimizer,
+                batch,
+                cfg.gamma,
+                cfg.double_dqn,
+                cfg.huber,
+                cfg.grad_clip,
+            )
+            updates.add(stats.loss, stats.q_mean)
 
     def _evaluate(self, step: int, on_eval: Callable[[dict[str, float]], bool] | None) -> bool:
         """Greedy evaluation; keeps best.pt and last.pt; True when training should stop.
