@@ -2,7 +2,7 @@
 
 Ray runs a seeded random search with the FIFO scheduler (every trial to the end, no early stopping); the
 loop then trains exactly those trials (same parameters, folds and seeds) one after another in this process
-with the same code (``dlrl.tune.trial.run_trial``) and no Ray at all. Prints JSON: both wall times, Ray's
+with the same code (``dlrl.tuning.trial.run_trial``) and no Ray at all. Prints JSON: both wall times, Ray's
 start-up/shutdown, the ratio, and the best mean validation MSE of each (equal: the trials are the same).
 
     .venv/bin/python bench/tune_overhead.py [--trials 8] [--epochs 30] [--folds 3] [--max-concurrent N]
@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from dlrl.experiments.search import resolve_search, run_search
-from dlrl.tune.results import load_trials
-from dlrl.tune.trial import run_trial
+from dlrl.tuning.results import load_trials
+from dlrl.tuning.trial import run_trial
 from dlrl.utils import cpu_seconds
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from dlrl.errors import DlrlError
 from dlrl.experiments import EXPERIMENTS
-from dlrl.run.sections import EXPECTED_SECONDS, SECTIONS, expected_seconds, parse_sets, select_sections
+from dlrl.pipeline.sections import EXPECTED_SECONDS, SECTIONS, expected_seconds, parse_sets, select_sections
 
 
 def test_every_section_has_an_expected_duration_and_a_registered_experiment() -> None:

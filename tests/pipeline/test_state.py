@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from dlrl.errors import DlrlError
-from dlrl.run.sections import select_sections
-from dlrl.run.state import RunSettings, RunState, resume_settings, resume_target
+from dlrl.pipeline.sections import select_sections
+from dlrl.pipeline.state import RunSettings, RunState, resume_settings, resume_target
 
 
 def test_state_records_settings_and_marks_unselected_sections_skipped(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from dlrl.cli import main
-from dlrl.run.tensorboard import log_tensorboard
+from dlrl.pipeline.tensorboard import log_tensorboard
 
 
 def test_tensorboard_requested_but_missing(tmp_path: Path, capsys, monkeypatch) -> None:

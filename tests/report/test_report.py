@@ -179,8 +179,8 @@ def test_the_report_imports_no_experiment() -> None:
     """It reads the run directory's files only: no experiment, search or training code is imported."""
     code = (
         "import sys, dlrl.report\n"
-        "print(sorted(m for m in sys.modules if m.startswith(('dlrl.experiments', 'dlrl.tune', "
-        "'dlrl.train', 'dlrl.models', 'dlrl.data', 'dlrl.rl', 'dlrl.viz', 'dlrl.run'))))"
+        "print(sorted(m for m in sys.modules if m.startswith(('dlrl.experiments', 'dlrl.tuning', "
+        "'dlrl.train', 'dlrl.models', 'dlrl.data', 'dlrl.rl', 'dlrl.viz', 'dlrl.pipeline'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

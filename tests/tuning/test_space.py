@@ -8,7 +8,7 @@ from dlrl.config.regression import RegressionConfig
 from dlrl.config.tune import ParamSpec
 from dlrl.errors import ConfigError
 from dlrl.experiments.search import resolve_search
-from dlrl.tune.space import apply_params, decode, encode, grid_size, load_tune_config, optuna_space
+from dlrl.tuning.space import apply_params, decode, encode, grid_size, load_tune_config, optuna_space
 
 BASE = RegressionConfig().model_dump(mode="json")
 

@@ -12,7 +12,7 @@ from dlrl.experiments.autoencoder import AutoEncoderAdapter
 from dlrl.experiments.classifier import ClassifierAdapter
 from dlrl.experiments.regression import RegressionAdapter
 from dlrl.train.kfold import FoldTrainer, aggregate
-from dlrl.tune.trial import run_trial
+from dlrl.tuning.trial import run_trial
 
 from .conftest import TINY_REGRESSION
 
@@ -116,7 +116,7 @@ def test_autoencoder_folds_report_reconstruction_metrics(variant):
 def test_a_resumed_trials_repeated_epochs_count_once():
     import pandas as pd
 
-    from dlrl.tune.results import _history
+    from dlrl.tuning.results import _history
 
     # checkpoint after epoch 1, interrupted after reporting epoch 2, resumed: epochs 2 and 3 reported again
     frame = pd.DataFrame({"epoch": [1, 2, 2, 3], "val_mse": [5.0, 4.0, 4.5, 3.0], "done": [False] * 4})

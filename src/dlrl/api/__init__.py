@@ -17,7 +17,7 @@ from dlrl.api.results import ExperimentResult, SearchResult
 from dlrl.api.run import run
 from dlrl.api.search import tune
 from dlrl.errors import CheckpointError, ConfigError, DataError, DlrlError, RunDirError
-from dlrl.run.runner import RunResult
+from dlrl.pipeline.runner import RunResult
 
 __all__ = [
     "CheckpointError",

@@ -9,10 +9,10 @@ from typing import Any
 
 from dlrl.api.experiments import check_options, dotted
 from dlrl.errors import ConfigError
-from dlrl.run.runner import RunResult, run_all
-from dlrl.run.sections import parse_sets, select_sections
-from dlrl.run.state import RunSettings, resume_settings, resume_target
-from dlrl.run.tensorboard import check_tensorboard
+from dlrl.pipeline.runner import RunResult, run_all
+from dlrl.pipeline.sections import parse_sets, select_sections
+from dlrl.pipeline.state import RunSettings, resume_settings, resume_target
+from dlrl.pipeline.tensorboard import check_tensorboard
 from dlrl.rundir import fresh_run_path
 
 

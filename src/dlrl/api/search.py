@@ -12,8 +12,8 @@ from dlrl.api.results import SearchResult
 from dlrl.config import build_config, read_config_file
 from dlrl.experiments import get_adapter
 from dlrl.experiments import search as experiment_search
-from dlrl.tune.search import SearchSetup
-from dlrl.tune.search import resolve_search as resolve_adapter_search
+from dlrl.tuning.search import SearchSetup
+from dlrl.tuning.search import resolve_search as resolve_adapter_search
 
 
 def _text(value: Any) -> str:
@@ -33,7 +33,10 @@ def resolve(
     adapter = get_adapter(experiment)
     data = config_data(adapter.config_cls, experiment, config)
     items = [f"{key}={_text(value)}" for key, value in dotted(overrides or {}).items()]
-    items += [f"tune.{key}={_text(value)}" for key, value in dotted(search or {}).items()]
+    search = dict(search or {})
+    space = search.pop("space", None) or {}  # each parameter's distribution is one value, not dotted further
+    items += [f"tune.{key}={_text(value)}" for key, value in dotted(search).items()]
+    items += [f"tune.space.{name}={_text(spec)}" for name, spec in space.items()]
     file = config if isinstance(config, str | Path) else data
     return resolve_adapter_search(adapter, file, items, quick)
 

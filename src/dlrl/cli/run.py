@@ -1,12 +1,11 @@
-"""``dlrl run``: every experiment into one run directory and one report (the work is in dlrl.run)."""
+"""``dlrl run``: every experiment into one run directory and one report (the work is in dlrl.pipeline)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from dlrl.progress import format_seconds
-from dlrl.run import (
+from dlrl.pipeline import (
     SECTIONS,
     RunResult,
     RunSettings,
@@ -17,6 +16,7 @@ from dlrl.run import (
     run_all,
     select_sections,
 )
+from dlrl.progress import format_seconds
 from dlrl.rundir import fresh_run_path
 
 

@@ -1,6 +1,6 @@
 """Experiments: each module wires config + data + model + trainer + figures into
 ``run(config, run_dir, resume) -> summary``, and may export ``validate(config)``, ``evaluate(run_dir)``,
-``load_model(run_dir)``, ``TARGETS`` and a tune adapter (``dlrl.tune.adapter.TuneAdapter``).
+``load_model(run_dir)``, ``TARGETS`` and a tune adapter (``dlrl.tuning.adapter.TuneAdapter``).
 
 The registry maps a name to its config class, module and adapter as "module:attribute" strings, imported
 lazily so that ``dlrl --help`` does not import torch-heavy code (Ray, Gymnasium) it does not need. Adding

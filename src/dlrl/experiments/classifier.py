@@ -23,7 +23,7 @@ from dlrl.train.fit import Monitor, fit
 from dlrl.train.kfold import Pool, pool_trainer
 from dlrl.train.optim import make_optimization
 from dlrl.train.trainer import Trainer
-from dlrl.tune.adapter import PoolAdapter
+from dlrl.tuning.adapter import PoolAdapter
 from dlrl.utils import cpu_seconds, resolve_device
 from dlrl.viz.classification import (
     confusion_matrix,

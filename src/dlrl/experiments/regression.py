@@ -27,7 +27,7 @@ from dlrl.train.fit import FitResult, Monitor, fit
 from dlrl.train.kfold import Pool, pool_trainer
 from dlrl.train.optim import make_optimization
 from dlrl.train.trainer import Trainer
-from dlrl.tune.adapter import PoolAdapter
+from dlrl.tuning.adapter import PoolAdapter
 from dlrl.utils import resolve_device
 from dlrl.viz.common import plot_curves
 from dlrl.viz.regression import plot_activations, plot_fit, plot_weight_histograms

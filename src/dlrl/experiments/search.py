@@ -12,10 +12,10 @@ from dlrl.config import ExperimentConfig
 from dlrl.experiments import get_adapter, get_experiment
 from dlrl.experiments.runner import run_experiment
 from dlrl.rundir import DEFAULT_RUNS_ROOT, RunDir
-from dlrl.tune import search as tune_search
-from dlrl.tune.search import SearchSetup
+from dlrl.tuning import search as tune_search
+from dlrl.tuning.search import SearchSetup
 
-log = logging.getLogger("dlrl.tune")
+log = logging.getLogger("dlrl.tuning")
 
 
 def resolve_search(

@@ -13,10 +13,10 @@ section.py one section (config -> run directory -> experiment or search); runner
 follows each section; tensorboard.py the --tensorboard export; environment.py RUN/env.json.
 """
 
-from dlrl.run.runner import RunResult, run_all
-from dlrl.run.sections import SECTIONS, Section, parse_sets, select_sections
-from dlrl.run.state import RunSettings, resume_settings, resume_target
-from dlrl.run.tensorboard import check_tensorboard
+from dlrl.pipeline.runner import RunResult, run_all
+from dlrl.pipeline.sections import SECTIONS, Section, parse_sets, select_sections
+from dlrl.pipeline.state import RunSettings, resume_settings, resume_target
+from dlrl.pipeline.tensorboard import check_tensorboard
 
 __all__ = [
     "SECTIONS",

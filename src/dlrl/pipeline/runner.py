@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dlrl.pipeline.environment import write_env
+from dlrl.pipeline.section import resolve_configs, run_section
+from dlrl.pipeline.sections import Section, expected_seconds
+from dlrl.pipeline.state import STATUS_FILE, RunSettings, RunState
+from dlrl.pipeline.tensorboard import check_tensorboard, log_tensorboard
 from dlrl.progress import StageProgress
 from dlrl.report import REPORT_NAME, build_report
-from dlrl.run.environment import write_env
-from dlrl.run.section import resolve_configs, run_section
-from dlrl.run.sections import Section, expected_seconds
-from dlrl.run.state import STATUS_FILE, RunSettings, RunState
-from dlrl.run.tensorboard import check_tensorboard, log_tensorboard
 from dlrl.utils import cpu_seconds
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from typing import Any
 from dlrl.errors import DlrlError
 from dlrl.experiments import EXPERIMENTS, get_experiment
 from dlrl.experiments.runner import resolve_config, run_experiment
-from dlrl.run.sections import Section
-from dlrl.run.state import RunSettings
+from dlrl.pipeline.sections import Section
+from dlrl.pipeline.state import RunSettings
 from dlrl.rundir import RunDir, choose_run_dir
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dlrl.errors import DlrlError
-from dlrl.run.sections import SECTIONS, Section, parse_sets, select_sections
+from dlrl.pipeline.sections import SECTIONS, Section, parse_sets, select_sections
 from dlrl.rundir import DEFAULT_RUNS_ROOT, RunDir, latest_run_path
 
 RUN_FILE = "run.json"

@@ -25,7 +25,7 @@ from ray import tune
 from dlrl.errors import DlrlError
 from dlrl.utils import usable_cores
 
-log = logging.getLogger("dlrl.tune")
+log = logging.getLogger("dlrl.tuning")
 
 # Set for the driver (and inherited by a local cluster's processes): no usage stats, no dashboard noise.
 RAY_ENV = {
@@ -214,7 +214,7 @@ def _short(value: Any) -> str:
 
 
 class ProgressCallback(tune.Callback):
-    """One terminal line per finished trial plus the current best (through the 'dlrl.tune' logger)."""
+    """One terminal line per finished trial plus the current best (through the 'dlrl.tuning' logger)."""
 
     def __init__(self, metric: str, mode: str, total: int, max_epochs: int, params: list[str]):
         self.metric = metric

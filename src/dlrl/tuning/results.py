@@ -10,11 +10,11 @@ from typing import Any
 from dlrl.config import ExperimentConfig, config_to_yaml
 from dlrl.errors import DlrlError
 from dlrl.rundir import RunDir
-from dlrl.tune.space import apply_params, params_of
+from dlrl.tuning.space import apply_params, params_of
 from dlrl.utils import atomic_write_text
 from dlrl.viz.search import plot_learning_curves, plot_metric_vs_params, plot_parallel_coordinates
 
-log = logging.getLogger("dlrl.tune")
+log = logging.getLogger("dlrl.tuning")
 
 UNFINISHED = ("PENDING", "RUNNING", "PAUSED")
 EXPERIMENT_DIR = "search"  # Ray Tune's experiment directory inside the run directory
@@ -61,7 +61,7 @@ def load_trials(run_dir: RunDir, setup: Any) -> list[TrialRecord]:
     """Every trial of the search in creation order, read from Tune's experiment directory (no Ray needed)."""
     from ray.tune import ExperimentAnalysis
 
-    from dlrl.tune.raysession import QuietLogs  # imports ray
+    from dlrl.tuning.raysession import QuietLogs  # imports ray
 
     with QuietLogs(run_dir.path / "ray.log"):  # e.g. warnings about trials that never reported
         analysis = ExperimentAnalysis(str(run_dir.path.resolve() / EXPERIMENT_DIR))

@@ -39,12 +39,12 @@ from dlrl.rundir import (
     fresh_run_path,
     latest_run_path,
 )
-from dlrl.tune.adapter import TuneAdapter
-from dlrl.tune.results import EXPERIMENT_DIR, write_results
-from dlrl.tune.space import grid_size, load_tune_config
+from dlrl.tuning.adapter import TuneAdapter
+from dlrl.tuning.results import EXPERIMENT_DIR, write_results
+from dlrl.tuning.space import grid_size, load_tune_config
 from dlrl.utils import atomic_write_text, usable_cores
 
-log = logging.getLogger("dlrl.tune")
+log = logging.getLogger("dlrl.tuning")
 
 
 @dataclass
@@ -157,7 +157,7 @@ def choose_search_dir(
 
 def check_before_ray(setup: SearchSetup, address: str | None) -> int:
     """Checks that need files, data or the cluster address, before anything starts; returns the pool size."""
-    from dlrl.tune.raysession import cluster_address, probe_address  # imports ray: not at `dlrl --help`
+    from dlrl.tuning.raysession import cluster_address, probe_address  # imports ray: not at `dlrl --help`
 
     folds = setup.tune.folds
     if folds < 2:
@@ -182,7 +182,7 @@ def _searcher(setup: SearchSetup) -> tuple[Any, dict[str, Any], int, int]:
     import optuna  # heavy: only when a search is made
     from ray.tune.search.optuna import OptunaSearch
 
-    from dlrl.tune.space import grid_space, optuna_space
+    from dlrl.tuning.space import grid_space, optuna_space
 
     cfg = setup.tune
     if cfg.search == "grid":
@@ -217,8 +217,8 @@ def _scheduler(setup: SearchSetup, epochs: int) -> Any:
 def _make_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float) -> Any:
     from ray import tune  # ray only once a search is made: `dlrl --help` stays fast
 
-    from dlrl.tune.raysession import ProgressCallback, trial_dirname
-    from dlrl.tune.trial import tune_trainable
+    from dlrl.tuning.raysession import ProgressCallback, trial_dirname
+    from dlrl.tuning.trial import tune_trainable
 
     cfg = setup.tune
     epochs = setup.adapter.epochs(setup.base)
@@ -310,7 +310,7 @@ def _fit_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, address: str |
     """Start (or attach to) Ray, run the Tuner to the end; returns Ray's and the search's timing."""
     from ray.tune import TuneError  # ray only once a search really runs: `dlrl --help` stays fast
 
-    from dlrl.tune.raysession import ray_session
+    from dlrl.tuning.raysession import ray_session
 
     with ray_session(run_dir.path / "ray.log", address) as session:
         if session.cpus and setup.tune.cpus_per_trial > session.cpus:

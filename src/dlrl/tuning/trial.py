@@ -14,8 +14,8 @@ from typing import Any
 from dlrl.data.kfold import kfold_indices
 from dlrl.train.checkpoint import load_checkpoint, save_checkpoint
 from dlrl.train.kfold import Report, build_folds, run_folds
-from dlrl.tune.adapter import TuneAdapter
-from dlrl.tune.space import apply_params
+from dlrl.tuning.adapter import TuneAdapter
+from dlrl.tuning.space import apply_params
 from dlrl.utils import configure_torch, seed_everything
 
 CHECKPOINT_FILE = "trial.pt"

@@ -12,7 +12,7 @@ from dlrl.data.images import load_images
 from dlrl.experiments.autoencoder.model import KLWeight, build_model, make_step, make_transform
 from dlrl.train.kfold import Pool, pool_trainer
 from dlrl.train.trainer import Trainer
-from dlrl.tune.adapter import PoolAdapter
+from dlrl.tuning.adapter import PoolAdapter
 
 
 class AutoEncoderAdapter(PoolAdapter):
