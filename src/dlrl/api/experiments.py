@@ -32,7 +32,7 @@ def dotted(overrides: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         if isinstance(value, Mapping):
             flat.update(dotted(value, f"{prefix}{key}."))
         else:
-            flat[f"{prefix}{key}"] = value
+            flat[f"{prefix}{key}"] = str(value) if isinstance(value, Path) else value  # run dirs, CSVs
     return flat
 
 
