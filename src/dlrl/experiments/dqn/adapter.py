@@ -9,6 +9,7 @@ import numpy as np
 from dlrl.config.dqn import DQNConfig
 from dlrl.experiments.dqn.jobs import validate
 from dlrl.rl.loop import DQNTrainer
+from dlrl.utils import derived_seed
 
 
 class DQNSeedTrainer:
@@ -42,13 +43,14 @@ class DQNTuneAdapter:
     """``dlrl tune dqn``: the objective is the greedy evaluation return, averaged over the trial's seeds."""
 
     name = "dqn"
+    command = "dqn"
+    config_cls = DQNConfig
     metric = "val_return"
     mode = "max"
     metrics = ("val_return", "val_best_return", "train_return")
 
-    @property
-    def config_cls(self) -> type:
-        return DQNConfig
+    def validate(self, cfg: DQNConfig) -> None:
+        validate(cfg)
 
     def load_data(self, cfg: DQNConfig) -> None:
         validate(cfg)  # nothing to load: checks the env id once per trial
@@ -62,4 +64,4 @@ class DQNTuneAdapter:
     def fold_trainer(
         self, cfg: DQNConfig, data: Any, train_idx: np.ndarray, val_idx: np.ndarray, fold: int
     ) -> DQNSeedTrainer:
-        return DQNSeedTrainer(cfg, cfg.seed * 1_000 + fold)
+        return DQNSeedTrainer(cfg, derived_seed(cfg.seed, fold))
