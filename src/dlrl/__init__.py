@@ -22,6 +22,7 @@ _API = (
     "autoencoder",
     "classify",
     "dqn",
+    "evaluate",
     "experiment",
     "finetune",
     "regression",

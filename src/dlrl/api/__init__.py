@@ -11,7 +11,7 @@ subclass with the CLI's one-line message: ``ConfigError``, ``DataError``, ``Chec
 ``RunDirError``. Nothing is written before validation passes.
 """
 
-from dlrl.api.experiments import autoencoder, classify, dqn, finetune, regression
+from dlrl.api.experiments import autoencoder, classify, dqn, evaluate, finetune, regression
 from dlrl.api.experiments import run as experiment
 from dlrl.api.results import ExperimentResult, SearchResult
 from dlrl.api.run import run
@@ -31,6 +31,7 @@ __all__ = [
     "autoencoder",
     "classify",
     "dqn",
+    "evaluate",
     "experiment",
     "finetune",
     "regression",

@@ -11,16 +11,19 @@ the run directory and the experiment's own checks (a CSV, a parent run) have pas
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dlrl.api.results import ExperimentResult
 from dlrl.config import ExperimentConfig, layer_config, read_config_file
-from dlrl.errors import ConfigError
+from dlrl.errors import ConfigError, RunDirError
 from dlrl.experiments import ExperimentEntry, get_experiment
 from dlrl.experiments.runner import run_experiment
 from dlrl.rundir import RunDir, choose_run_dir
+
+log = logging.getLogger(__name__)
 
 ConfigInput = ExperimentConfig | Mapping[str, Any] | str | Path | None
 
@@ -75,6 +78,23 @@ def check_options(out: Any, resume: Any, quick: Any) -> None:
             raise ConfigError(f"{name}: expected True or False, got {value!r}")
 
 
+def run_config(
+    config: ExperimentConfig,
+    *,
+    out: str | Path | None = None,
+    resume: bool = False,
+    keep_figures: bool = True,
+) -> ExperimentResult:
+    """Run a resolved config of its experiment (``config.experiment``); what every entry point ends in."""
+    check_options(out, resume, False)
+    entry = get_experiment(config.experiment)
+    chosen, created = choose_run_dir(entry.name, config, out, resume)
+    log.info("%s: run directory %s", entry.name, chosen.path)
+    run_dir = RunDir(chosen.path, keep_figures=keep_figures)
+    summary = run_experiment(entry, config, run_dir, resume, created)
+    return ExperimentResult(entry.name, run_dir.path, config, summary, dict(run_dir.kept_figures or {}))
+
+
 def run(
     experiment: str,
     config: ConfigInput = None,
@@ -86,12 +106,24 @@ def run(
 ) -> ExperimentResult:
     """Run experiment ``experiment`` (a registry name) and return its result; see the module docstring."""
     check_options(out, resume, quick)
-    entry = get_experiment(experiment)
-    cfg = resolve_config(entry, config, quick, overrides)
-    chosen, created = choose_run_dir(entry.name, cfg, out, resume)
-    run_dir = RunDir(chosen.path, keep_figures=True)
-    summary = run_experiment(entry, cfg, run_dir, resume, created)
-    return ExperimentResult(entry.name, run_dir.path, cfg, summary, dict(run_dir.kept_figures or {}))
+    cfg = resolve_config(get_experiment(experiment), config, quick, overrides)
+    return run_config(cfg, out=out, resume=resume)
+
+
+def evaluate(run_dir: str | Path) -> dict[str, Any]:
+    """Recompute a finished run's test metrics from the checkpoint it tested (its experiment's evaluate)."""
+    directory = RunDir(run_dir)
+    if not directory.config_path.is_file():
+        is_run_all = (directory.path / "sections.json").is_file()
+        hint = " (a 'dlrl run' directory: evaluate one of its sections)" if is_run_all else ""
+        raise RunDirError(f"{directory.path}: not a dlrl run directory (no config.yaml){hint}")
+    experiment = read_config_file(directory.config_path).get("experiment")
+    if not isinstance(experiment, str):
+        raise ConfigError(f"{directory.config_path}: has no 'experiment' key")
+    module = get_experiment(experiment).load()
+    if not hasattr(module, "evaluate"):
+        raise RunDirError(f"{directory.path}: '{experiment}' runs cannot be re-evaluated")
+    return module.evaluate(directory)
 
 
 def regression(config: ConfigInput = None, **options: Any) -> ExperimentResult:

@@ -47,7 +47,7 @@ def run(
 ) -> RunResult:
     """Run every section (or ``only`` / ``skip`` some: parts or section names) into one run directory and
     write its report.html. ``resume=True`` continues ``out`` (or the latest run) with its own settings.
-    A failing section is recorded and the others still run: check ``result.failed(...)`` / the report."""
+    A failing section is recorded and the others still run: check ``result.failed()`` / the report."""
     check_options(out, resume, bool(quick))
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise ConfigError(f"seed: expected an integer, got {seed!r}")

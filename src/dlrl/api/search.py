@@ -59,7 +59,20 @@ def tune(
     trains the best config on the full training data and tests it once (RUN/best/)."""
     check_options(out, resume, quick)
     setup = resolve(experiment, config, quick, search, overrides)
+    return run_setup(setup, out=out, resume=resume, address=address, train_best=train_best, baseline=baseline)
+
+
+def run_setup(
+    setup: SearchSetup,
+    *,
+    out: str | Path | None = None,
+    resume: bool = False,
+    address: str | None = None,
+    train_best: bool = False,
+    baseline: bool = False,
+) -> SearchResult:
+    """Run a resolved search (what ``tune`` and the CLI end in)."""
     run_dir, summary = experiment_search.run_search(setup, out, resume, address, train_best, baseline)
     best_path = run_dir.path / "best_config.yaml"
     best = build_config(setup.adapter.config_cls, read_config_file(best_path), str(best_path))
-    return SearchResult(experiment, run_dir.path, summary, best)
+    return SearchResult(setup.experiment, run_dir.path, summary, best)

@@ -11,8 +11,7 @@ from typing import Any, NoReturn
 
 from dlrl.config import describe_fields
 from dlrl.experiments import ExperimentEntry
-from dlrl.experiments.runner import resolve_config, run_experiment
-from dlrl.rundir import choose_run_dir
+from dlrl.experiments.runner import resolve_config
 
 log = logging.getLogger("dlrl")
 
@@ -73,14 +72,14 @@ def options_from_args(args: argparse.Namespace, cls: Any) -> dict[str, Any]:
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     """Run the experiment of ``args.entry`` with the parsed options; print its headline numbers."""
+    from dlrl.api.experiments import run_config  # keeps dlrl --help fast: the API imports matplotlib, ray
+
     entry = args.entry
     options = options_from_args(args, entry.config_cls())
     config = resolve_config(entry, args.config, args.overrides, args.quick, options)
-    run_dir, created = choose_run_dir(entry.name, config, args.out, args.resume)
-    log.info("%s: run directory %s", entry.name, run_dir.path)
-    summary = run_experiment(entry, config, run_dir, args.resume, created)
-    print(json.dumps(headline(summary), indent=2))
-    print(f"run directory: {run_dir.path}")
+    result = run_config(config, out=args.out, resume=args.resume, keep_figures=False)
+    print(json.dumps(headline(result.summary), indent=2))
+    print(f"run directory: {result.run_dir}")
     return 0
 
 

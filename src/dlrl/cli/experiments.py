@@ -8,10 +8,7 @@ import json
 from typing import Any
 
 from dlrl.cli.common import add_experiment_arguments, config_epilog, headline
-from dlrl.config import read_config_file
-from dlrl.errors import DlrlError
-from dlrl.experiments import EXPERIMENTS, ExperimentEntry, get_experiment
-from dlrl.rundir import RunDir
+from dlrl.experiments import EXPERIMENTS, ExperimentEntry
 
 
 def add_parser(subparsers: Any, formatter: type) -> None:
@@ -41,16 +38,7 @@ def add_experiment_parser(subparsers: Any, entry: ExperimentEntry, formatter: ty
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Re-evaluate RUN_DIR with its experiment's ``evaluate(run_dir)``; print the scalar metrics."""
-    run_dir = RunDir(args.run_dir)
-    if not run_dir.config_path.is_file():
-        is_run_all = (run_dir.path / "sections.json").is_file()
-        hint = " (a 'dlrl run' directory: evaluate one of its sections)" if is_run_all else ""
-        raise DlrlError(f"{run_dir.path}: not a dlrl run directory (no config.yaml){hint}")
-    experiment = read_config_file(run_dir.config_path).get("experiment")
-    if not isinstance(experiment, str):
-        raise DlrlError(f"{run_dir.config_path}: has no 'experiment' key")
-    module = get_experiment(experiment).load()
-    if not hasattr(module, "evaluate"):
-        raise DlrlError(f"{run_dir.path}: '{experiment}' runs cannot be re-evaluated")
-    print(json.dumps(headline(module.evaluate(run_dir)), indent=2))
+    from dlrl.api.experiments import evaluate  # keeps dlrl --help fast: the API imports matplotlib, ray
+
+    print(json.dumps(headline(evaluate(args.run_dir)), indent=2))
     return 0

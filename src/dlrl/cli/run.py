@@ -8,16 +8,8 @@ from typing import Any
 from dlrl.pipeline import (
     SECTIONS,
     RunResult,
-    RunSettings,
-    check_tensorboard,
-    parse_sets,
-    resume_settings,
-    resume_target,
-    run_all,
-    select_sections,
 )
 from dlrl.progress import format_seconds
-from dlrl.rundir import fresh_run_path
 
 
 def add_parser(subparsers: Any, formatter: type) -> None:
@@ -72,40 +64,33 @@ def add_parser(subparsers: Any, formatter: type) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    if args.tensorboard:
-        check_tensorboard()
-    if args.resume:
-        out = resume_target(args.out)
-        settings = resume_settings(
-            out,
-            quick=args.quick,
-            seed=args.seed,
-            set_items=args.sets,
-            data_dir=args.data_dir,
-            only=args.only,
-            skip=args.skip,
-        )
-    else:
-        sections = select_sections(args.only, args.skip)
-        settings = RunSettings(
-            sections, bool(args.quick), args.seed or 0, parse_sets(args.sets), args.data_dir
-        )
-        out = fresh_run_path("run", args.out)
-    result = run_all(out, settings, resume=args.resume, tensorboard=args.tensorboard)
-    _print_result(result, settings)
-    failed = result.failed(settings.sections)
+    from dlrl.api.run import run  # keeps dlrl --help fast: the API imports torch, ray
+
+    result = run(
+        quick=args.quick,
+        seed=args.seed,
+        out=args.out,
+        resume=args.resume,
+        only=args.only,
+        skip=args.skip,
+        sets=args.sets,
+        data_dir=args.data_dir,
+        tensorboard=args.tensorboard,
+    )
+    _print_result(result)
+    failed = result.failed()
     if failed:
         print(f"failed sections: {', '.join(failed)} (details in the report and {result.status_path})")
         return 1
     return 0
 
 
-def _print_result(result: RunResult, settings: RunSettings) -> None:
+def _print_result(result: RunResult) -> None:
     print(f"{'section':<14} {'status':<12} {'wall':>8} {'cpu':>8}")
-    for section in settings.sections:
-        entry = result.status.get(section.name, {})
+    for name in result.sections:
+        entry = result.status.get(name, {})
         print(
-            f"{section.name:<14} {entry.get('status', '?'):<12} {format_seconds(entry.get('seconds')):>8} "
+            f"{name:<14} {entry.get('status', '?'):<12} {format_seconds(entry.get('seconds')):>8} "
             f"{format_seconds(entry.get('cpu_seconds')):>8}"
         )
     print(f"total wall time {format_seconds(result.seconds)}")

@@ -90,7 +90,8 @@ def add_parser(subparsers: Any, formatter: type) -> None:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from dlrl.experiments.search import resolve_search, run_search  # keeps dlrl --help fast: ray, torch
+    from dlrl.api.search import run_setup  # keeps dlrl --help fast: ray, torch
+    from dlrl.experiments.search import resolve_search  # keeps dlrl --help fast: torch
 
     options: dict[str, Any] = {"seed": args.seed, "device": args.device}
     data_field = get_adapter(args.experiment).config_cls.model_fields.get("data")
@@ -112,8 +113,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
         "cpus_per_trial": args.cpus_per_trial,
     }
     setup = resolve_search(args.experiment, args.config, args.overrides, args.quick, options, tune_options)
-    run_dir, summary = run_search(setup, args.out, args.resume, args.address, args.train_best, args.baseline)
-    print(json.dumps(headline(summary), indent=2))
-    print(f"best config: {run_dir.path / 'best_config.yaml'}")
-    print(f"run directory: {run_dir.path}")
+    result = run_setup(
+        setup,
+        out=args.out,
+        resume=args.resume,
+        address=args.address,
+        train_best=args.train_best,
+        baseline=args.baseline,
+    )
+    print(json.dumps(headline(result.summary), indent=2))
+    print(f"best config: {result.run_dir / 'best_config.yaml'}")
+    print(f"run directory: {result.run_dir}")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
@@ -28,6 +29,7 @@ class RunResult:
     out: Path
     status: dict[str, Any]  # sections.json: name -> {status, seconds, cpu_seconds, error, traceback}
     seconds: float  # wall time of the whole run, over every session of it
+    sections: list[str]  # the sections this session was asked to run, in order
 
     @property
     def report_path(self) -> Path:
@@ -37,9 +39,13 @@ class RunResult:
     def status_path(self) -> Path:
         return self.out / STATUS_FILE
 
-    def failed(self, sections: list[Section]) -> list[str]:
-        """Those of ``sections`` that are not done."""
-        return [s.name for s in sections if self.status.get(s.name, {}).get("status") != "done"]
+    def failed(self) -> list[str]:
+        """The sections asked for that are not done (failed, or interrupted)."""
+        return [name for name in self.sections if self.status.get(name, {}).get("status") != "done"]
+
+    def summary(self, section: str) -> dict[str, Any]:
+        """A finished section's summary.json."""
+        return json.loads((self.out / section / "summary.json").read_text())
 
 
 def run_all(
@@ -78,7 +84,7 @@ def run_all(
         finally:  # also after Ctrl-C: the interrupted section shows in the report
             _after_section(section, state, progress, tensorboard, report)
     state.save()
-    return RunResult(out, state.status, state.info["seconds"])
+    return RunResult(out, state.status, state.info["seconds"], [s.name for s in sections])
 
 
 def _run_and_record(section: Section, config: Any, state: RunState, resume: bool) -> None:
