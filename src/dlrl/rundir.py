@@ -230,7 +230,7 @@ def _git_commit() -> str | None:
 def environment_record(seed: int, device: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Versions, machine, seed and command line: what is needed to re-run and to compare runs."""
     import numpy
-    import torch
+    import torch  # only when a run starts: the CLI imports rundir for --help, which must stay fast
 
     record = {
         "dlrl": __version__,

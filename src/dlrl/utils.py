@@ -62,7 +62,7 @@ def configure_torch(threads: int) -> None:
     is many times slower. Measured: the optimizer step of a 784-512-512-10 MLP took 5.1 ms instead of
     0.5 ms, and a Fashion-MNIST epoch at batch 64 3.4 s instead of 1.8 s. Values below 1e-38 change no
     result that matters here."""
-    import torch
+    import torch  # here, not at the top: the CLI imports utils for --help, which must stay fast
 
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
@@ -70,7 +70,7 @@ def configure_torch(threads: int) -> None:
 
 def resolve_device(name: str = "auto") -> torch.device:
     """'auto' -> cuda if available else cpu; anything else is passed to torch.device."""
-    import torch
+    import torch  # as in configure_torch
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

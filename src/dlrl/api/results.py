@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dlrl.config import ExperimentConfig
 from dlrl.experiments import get_experiment
+from dlrl.rundir import RunDir
 
 
 @dataclass
@@ -28,16 +30,12 @@ class ExperimentResult:
     @property
     def targets(self) -> list[dict[str, Any]]:
         """The experiment's targets with what was measured and whether each was met (targets.json)."""
-        import json
-
         path = self.run_dir / "targets.json"
         return json.loads(path.read_text()) if path.is_file() else []
 
     @property
     def model(self) -> Any:
         """The trained model (a torch nn.Module), rebuilt from config.yaml and loaded from its checkpoint."""
-        from dlrl.rundir import RunDir
-
         module = get_experiment(self.experiment).load()
         if not hasattr(module, "load_model"):
             raise AttributeError(f"'{self.experiment}' runs have no single model to load")
@@ -59,6 +57,4 @@ class SearchResult:
     @property
     def trials(self) -> list[dict[str, Any]]:
         """One row per trial (trials.csv): status, epochs, best mean metric over folds, parameters."""
-        from dlrl.rundir import RunDir
-
         return RunDir(self.run_dir).read_metrics("trials.csv")

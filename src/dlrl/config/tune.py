@@ -16,9 +16,10 @@ import difflib
 import math
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
-from dlrl.config.base import Config, _leaf_keys, build_config
+from dlrl.config.base import Config, _leaf_keys, apply_overrides, build_config
 from dlrl.errors import ConfigError
 
 ParamType = Literal["uniform", "loguniform", "int", "logint", "choice"]
@@ -60,8 +61,6 @@ class ParamSpec(Config):
 
     def grid_values(self) -> list[Any]:
         """The candidates of this parameter under --search grid."""
-        import numpy as np
-
         if self.type == "choice":
             return list(self.values or [])
         low, high = float(self.low), float(self.high)  # type: ignore[arg-type]
@@ -147,8 +146,6 @@ def check_space(space: dict[str, ParamSpec], config_cls: type, base: dict[str, A
 
     ``base`` is the experiment config (as a dict) the sampled values are applied to.
     """
-    from dlrl.config.base import apply_overrides
-
     leaves = [k for k in _leaf_keys(config_cls) if k not in ("experiment", "seed")]
     experiment = base.get("experiment", "the experiment")
     for name, spec in space.items():

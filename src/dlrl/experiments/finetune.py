@@ -8,6 +8,7 @@ number of labelled training images (class-balanced subsets of the AE run's train
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -116,8 +117,6 @@ def make_classifier(
     source = pretrained if mode != "scratch" and pretrained is not None else build_model(ae_cfg)
     encoder = pretrained_encoder(source)
     if mode != "scratch":
-        import copy
-
         encoder = copy.deepcopy(encoder)
     return EncoderClassifier(
         encoder, ae_cfg.model.latent_dim, num_classes, cfg.head_hidden, freeze_encoder=mode == "frozen"

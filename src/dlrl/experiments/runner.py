@@ -14,6 +14,7 @@ from typing import Any
 from dlrl.config import ExperimentConfig, layer_config, read_config_file
 from dlrl.experiments import ExperimentEntry
 from dlrl.rundir import RunDir, cleanup_on_error
+from dlrl.utils import configure_torch, resolve_device, seed_everything, usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,6 @@ def run_experiment(
     created: bool = True,
 ) -> dict[str, Any]:
     """Create the run directory, record config and environment, run, and return the summary."""
-    from dlrl.utils import configure_torch, resolve_device, seed_everything, usable_cores
-
     module = entry.load()
     with cleanup_on_error(run_dir, created):
         if hasattr(module, "validate"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ def _history(frame: Any) -> list[dict[str, float]]:
 
 def load_trials(run_dir: RunDir, setup: Any) -> list[TrialRecord]:
     """Every trial of the search in creation order, read from Tune's experiment directory (no Ray needed)."""
-    from ray.tune import ExperimentAnalysis
+    from ray.tune import ExperimentAnalysis  # ray only when results are read: `dlrl --help` stays fast
 
     from dlrl.tuning.raysession import QuietLogs  # imports ray
 
@@ -85,8 +86,6 @@ def load_trials(run_dir: RunDir, setup: Any) -> list[TrialRecord]:
 
 
 def _cell(value: Any) -> Any:
-    import json
-
     return json.dumps(value) if isinstance(value, list | dict) else value
 
 

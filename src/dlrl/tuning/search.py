@@ -41,7 +41,7 @@ from dlrl.rundir import (
 )
 from dlrl.tuning.adapter import TuneAdapter
 from dlrl.tuning.results import EXPERIMENT_DIR, write_results
-from dlrl.tuning.space import grid_size, load_tune_config
+from dlrl.tuning.space import grid_size, grid_space, load_tune_config, optuna_space
 from dlrl.utils import atomic_write_text, usable_cores
 
 log = logging.getLogger("dlrl.tuning")
@@ -182,8 +182,6 @@ def _searcher(setup: SearchSetup) -> tuple[Any, dict[str, Any], int, int]:
     import optuna  # heavy: only when a search is made
     from ray.tune.search.optuna import OptunaSearch
 
-    from dlrl.tuning.space import grid_space, optuna_space
-
     cfg = setup.tune
     if cfg.search == "grid":
         return None, grid_space(cfg), 1, grid_size(cfg)
@@ -199,7 +197,7 @@ def _searcher(setup: SearchSetup) -> tuple[Any, dict[str, Any], int, int]:
 
 def _scheduler(setup: SearchSetup, epochs: int) -> Any:
     """ASHA (stops bad trials at grace_period, grace*rf, ... epochs) or FIFO (every trial to the end)."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler  # ray only when a search is made
 
     cfg = setup.tune
     if cfg.scheduler != "asha":
@@ -217,7 +215,7 @@ def _scheduler(setup: SearchSetup, epochs: int) -> Any:
 def _make_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float) -> Any:
     from ray import tune  # ray only once a search is made: `dlrl --help` stays fast
 
-    from dlrl.tuning.raysession import ProgressCallback, trial_dirname
+    from dlrl.tuning.raysession import ProgressCallback, trial_dirname  # imports ray
     from dlrl.tuning.trial import tune_trainable
 
     cfg = setup.tune
@@ -310,7 +308,7 @@ def _fit_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, address: str |
     """Start (or attach to) Ray, run the Tuner to the end; returns Ray's and the search's timing."""
     from ray.tune import TuneError  # ray only once a search really runs: `dlrl --help` stays fast
 
-    from dlrl.tuning.raysession import ray_session
+    from dlrl.tuning.raysession import ray_session  # imports ray
 
     with ray_session(run_dir.path / "ray.log", address) as session:
         if session.cpus and setup.tune.cpus_per_trial > session.cpus:

@@ -109,7 +109,7 @@ def decode(value: Any) -> Any:
 
 def optuna_space(tune_cfg: TuneConfig) -> dict[str, Any]:
     """The space as Optuna distributions (for OptunaSearch with a TPE or random sampler)."""
-    from optuna import distributions as d
+    from optuna import distributions as d  # optuna only when a search is made: `dlrl --help` stays fast
 
     space: dict[str, Any] = {}
     for name, spec in tune_cfg.space.items():
@@ -123,7 +123,7 @@ def optuna_space(tune_cfg: TuneConfig) -> dict[str, Any]:
 
 
 def grid_space(tune_cfg: TuneConfig) -> dict[str, Any]:
-    from ray import tune
+    from ray import tune  # ray only when a search is made
 
     return {
         name: tune.grid_search([encode(v) for v in spec.grid_values()])

@@ -49,7 +49,7 @@ def reconstruct_all(
 
 def pca_baseline(train_x: torch.Tensor, test_x: torch.Tensor, components: int) -> tuple[float, np.ndarray]:
     """(test MSE per pixel, reconstructions) of PCA(components) fitted on train_x, clipped to [0, 1]."""
-    from sklearn.decomposition import PCA
+    from sklearn.decomposition import PCA  # seconds to import scikit-learn: only here
 
     train = train_x.reshape(len(train_x), -1).numpy()
     test = test_x.reshape(len(test_x), -1).numpy()

@@ -34,14 +34,14 @@ def run_tsne(codes: np.ndarray, method: str, n_jobs: int, seed: int) -> np.ndarr
     method = resolve_tsne_method(method, len(codes))
     perplexity = min(30.0, max(2.0, (len(codes) - 1) / 3))  # tiny sets (tests) need a smaller perplexity
     if method == "opentsne":
-        from openTSNE import TSNE
+        from openTSNE import TSNE  # seconds to import: only the latent analysis needs it
 
         return np.asarray(
             TSNE(n_components=2, perplexity=perplexity, n_jobs=n_jobs, random_state=seed, verbose=False).fit(
                 codes
             )
         )
-    from sklearn.manifold import TSNE as SkTSNE
+    from sklearn.manifold import TSNE as SkTSNE  # as openTSNE
 
     return SkTSNE(
         n_components=2,
@@ -57,7 +57,7 @@ def latent_analysis(
     cfg: AutoEncoderConfig, model: AutoEncoder | VAE, data: ImageData, device: torch.device, run_dir: RunDir
 ) -> dict[str, Any]:
     """PCA and t-SNE (timed) of up to latent.tsne_samples test encodings, coloured by class."""
-    from sklearn.decomposition import PCA
+    from sklearn.decomposition import PCA  # seconds to import scikit-learn: only here
 
     count = min(cfg.latent.tsne_samples, len(data.test_x))
     codes = encode_all(model, data.test_x[:count], device).numpy()
