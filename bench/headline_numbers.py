@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import Any
 
 # Keys that measure the machine or name a place, not the result.
-VOLATILE = ("seconds", "per_second", "ray_", "encoder_run", "data_origin", "run_dir", "path")
+VOLATILE = (
+    "seconds",
+    "per_second",
+    "ray_",
+    "encoder_run",
+    "data_origin",
+    "run_dir",
+    "path",
+    "best_trial",
+)  # best_trial: a random Ray id
 
 # (name, dlrl arguments): single experiments whose numbers `dlrl run --quick` does not cover.
 SINGLE_RUNS = [
