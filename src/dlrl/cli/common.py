@@ -11,7 +11,6 @@ from typing import Any, NoReturn
 
 from dlrl.config import describe_fields
 from dlrl.experiments import ExperimentEntry
-from dlrl.experiments.runner import resolve_config
 
 log = logging.getLogger("dlrl")
 
@@ -73,6 +72,7 @@ def options_from_args(args: argparse.Namespace, cls: Any) -> dict[str, Any]:
 def cmd_experiment(args: argparse.Namespace) -> int:
     """Run the experiment of ``args.entry`` with the parsed options; print its headline numbers."""
     from dlrl.api.experiments import run_config  # keeps dlrl --help fast: the API imports matplotlib, ray
+    from dlrl.experiments.runner import resolve_config  # as the API (numpy, the run directory)
 
     entry = args.entry
     options = options_from_args(args, entry.config_cls())

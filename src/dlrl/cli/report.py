@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dlrl.report import build_report
-
 
 def add_parser(subparsers: Any, formatter: type) -> None:
     parser = subparsers.add_parser(
@@ -26,5 +24,7 @@ def add_parser(subparsers: Any, formatter: type) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from dlrl.report import build_report  # keeps dlrl --help fast: jinja2
+
     print(f"report: {build_report(args.run_dir, args.out)}")
     return 0

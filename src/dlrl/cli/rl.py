@@ -9,7 +9,6 @@ from typing import Any
 from dlrl.cli.common import add_experiment_arguments, config_epilog
 from dlrl.errors import DlrlError
 from dlrl.experiments import get_experiment
-from dlrl.rundir import RunDir
 
 
 def add_parser(subparsers: Any, formatter: type) -> None:
@@ -59,6 +58,7 @@ def _positive(value: int, option: str) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from dlrl.experiments import dqn  # keeps dlrl --help fast: torch and gymnasium
+    from dlrl.rundir import RunDir  # as dqn (numpy)
 
     _positive(args.episodes, "--episodes")
     print(json.dumps(dqn.evaluate(RunDir(args.run_dir), args.episodes), indent=2))
@@ -67,6 +67,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_play(args: argparse.Namespace) -> int:
     from dlrl.experiments import dqn  # keeps dlrl --help fast: torch, gymnasium and imageio
+    from dlrl.rundir import RunDir  # as dqn (numpy)
 
     _positive(args.episodes, "--episodes")
     _positive(args.every, "--every")

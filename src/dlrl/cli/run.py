@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dlrl.pipeline import (
-    SECTIONS,
-    RunResult,
-)
+from dlrl.pipeline.sections import SECTIONS
 from dlrl.progress import format_seconds
+
+if TYPE_CHECKING:
+    from dlrl.pipeline.runner import RunResult
 
 
 def add_parser(subparsers: Any, formatter: type) -> None:

@@ -10,23 +10,6 @@ RUN/sections.json  name -> {status: done/failed/interrupted/skipped, seconds, cp
 
 sections.py the section table and choosing among them; state.py run.json / sections.json and resuming;
 section.py one section (config -> run directory -> experiment or search); runner.py the sequence and what
-follows each section; tensorboard.py the --tensorboard export; environment.py RUN/env.json.
+follows each section; tensorboard.py the --tensorboard export; environment.py RUN/env.json. The package
+imports none of them, so that the CLI can read the section table without the training stack.
 """
-
-from dlrl.pipeline.runner import RunResult, run_all
-from dlrl.pipeline.sections import SECTIONS, Section, parse_sets, select_sections
-from dlrl.pipeline.state import RunSettings, resume_settings, resume_target
-from dlrl.pipeline.tensorboard import check_tensorboard
-
-__all__ = [
-    "SECTIONS",
-    "RunResult",
-    "RunSettings",
-    "Section",
-    "check_tensorboard",
-    "parse_sets",
-    "resume_settings",
-    "resume_target",
-    "run_all",
-    "select_sections",
-]
