@@ -16,7 +16,9 @@ mean validation metric over the folds and its spread, so that ASHA can stop bad 
 
 Writes RUN/trials.csv, RUN/metrics.csv, RUN/best_config.yaml (train it with `dlrl EXPERIMENT --config`),
 RUN/figures/ and RUN/summary.json; Ray's own log goes to RUN/ray.log. Ctrl-C stops cleanly; continue with
-the same command plus --resume. Search spaces: dlrl/configs/tune/EXPERIMENT.yaml, overridden by a 'tune:'
+the same command plus --resume. On a cluster (--address): trials.csv names each trial's node, a trial whose
+node is lost is retried from its last checkpoint (--max-failures), and --storage keeps the trials where
+every node can write them. Search spaces: dlrl/configs/tune/EXPERIMENT.yaml, overridden by a 'tune:'
 section in --config FILE or by tune.KEY=VALUE (tune.space.optim.lr.high=0.1).
 """
 
@@ -77,6 +79,19 @@ def add_parser(subparsers: Any, formatter: type) -> None:
         help="attach to a running Ray cluster (also: RAY_ADDRESS); default: a local Ray",
     )
     group.add_argument(
+        "--storage",
+        metavar="PATH_OR_URI",
+        help="trials and checkpoints in a directory every node shares, or a URI such as s3://bucket/path "
+        "(copied into RUN/search afterwards); default: the run directory",
+    )
+    group.add_argument(
+        "--max-failures",
+        type=int,
+        metavar="N",
+        help="retries of a failed trial (a lost node), each from its last checkpoint "
+        "(default: 2 on a cluster, 0 on this machine)",
+    )
+    group.add_argument(
         "--train-best",
         action="store_true",
         help="then train the best config on the full training data into RUN/best (test once)",
@@ -111,6 +126,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         "metric": args.metric,
         "mode": args.mode,
         "cpus_per_trial": args.cpus_per_trial,
+        "storage": args.storage,
+        "max_failures": args.max_failures,
     }
     setup = resolve_search(args.experiment, args.config, args.overrides, args.quick, options, tune_options)
     result = run_setup(

@@ -99,6 +99,10 @@ class TuneConfig(Config):
     """ASHA: keep the best 1/reduction_factor of the trials at each rung."""
     startup_trials: int | None = Field(None, ge=1)
     """Optuna: random trials before TPE takes over (None: min(10, half the trials))."""
+    max_failures: int | None = Field(None, ge=0)
+    """Retries of a failed trial (node lost), each from its last checkpoint (None: 2 on a cluster, 0 here)."""
+    storage: str | None = None
+    """Trials and checkpoints: a directory every node shares or a URI (s3://...); None: the run directory."""
     checkpoint_every: int | None = Field(None, gt=0)
     """Write a trial checkpoint every this many epochs (None: about 10 per trial); resume restarts there."""
     top_k: int = Field(5, gt=0)

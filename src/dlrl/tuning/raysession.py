@@ -9,8 +9,6 @@ import contextlib
 import logging
 import math
 import os
-import socket
-import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ from typing import Any
 import ray
 from ray import tune
 
-from dlrl.errors import DlrlError
+from dlrl.tuning.cluster import ClusterError, ClusterInfo, auth_mode, stderr_fd_to
 from dlrl.utils import usable_cores
 
 log = logging.getLogger("dlrl.tuning")
@@ -46,34 +44,7 @@ class SessionInfo:
     cpus: float  # CPUs of the cluster
     start_seconds: float = 0.0
     shutdown_seconds: float = 0.0
-
-
-def cluster_address(option: str | None) -> tuple[str | None, str]:
-    """(address or None for a new local Ray, how it was given) from --address or RAY_ADDRESS."""
-    if option:
-        return option, f"--address {option}"
-    env = os.environ.get("RAY_ADDRESS", "").strip()
-    if env:
-        return env, f"RAY_ADDRESS={env}"
-    return None, ""
-
-
-def probe_address(address: str, given: str, timeout: float = 3.0) -> None:
-    """Fail in seconds with one line if nothing listens at ``address`` (ray.init would wait much longer)."""
-    if address == "auto":
-        return
-    target = address.removeprefix("ray://")
-    host, sep, port_text = target.rpartition(":")
-    if not sep or not port_text.isdigit():
-        raise DlrlError(f"{given}: expected HOST:PORT (e.g. 10.0.0.5:6379) or 'auto'")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port_text)), timeout=timeout):
-            pass
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
-        raise DlrlError(
-            f"{given}: cannot reach a Ray cluster ({reason}); is `ray start --head` running there?"
-        ) from None
+    nodes: int = 1  # alive nodes when the session started
 
 
 class QuietLogs:
@@ -126,35 +97,20 @@ class QuietLogs:
 
 
 @contextmanager
-def stderr_fd_to(path: Path) -> Iterator[None]:
-    """Point file descriptor 2 at ``path``: Ray's C++ core writes its warnings there, not via Python."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(path, "a", encoding="utf-8") as target:
-            os.dup2(target.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-AUTH_HINT = "; a cluster with token authentication also needs RAY_AUTH_MODE=token and its token"
-
-
-@contextmanager
-def ray_session(log_path: Path, address_option: str | None) -> Iterator[SessionInfo]:
-    """A Ray session for one search: a new local Ray with every core, or an existing cluster.
+def ray_session(log_path: Path, cluster: ClusterInfo | None = None) -> Iterator[SessionInfo]:
+    """A Ray session: a new local Ray with every core, or the ``cluster`` checked by ``inspect_cluster``.
 
     Always shut down on the way out (finished, error or Ctrl-C): a local Ray leaves no processes behind.
+    Raises ClusterError if attaching fails (nothing has run then).
     """
-    address, given = cluster_address(address_option)
-    if address is not None:
-        probe_address(address, given)
     saved_env = {key: os.environ.get(key) for key in RAY_ENV}
     os.environ.update(RAY_ENV)
     try:
-        with QuietLogs(log_path) as quiet, contextlib.ExitStack() as stack:  # stack: Tune's prints to the log
+        with (
+            auth_mode("token" if cluster is not None and cluster.token else None),
+            QuietLogs(log_path) as quiet,
+            contextlib.ExitStack() as stack,  # stack: Tune's prints to the log
+        ):
             started = time.perf_counter()
             # ray.init installs a stream handler on the 'ray' logger and logs through it right away: let that
             # handler write into the log file, then put ours back.
@@ -163,29 +119,14 @@ def ray_session(log_path: Path, address_option: str | None) -> Iterator[SessionI
                 contextlib.redirect_stderr(stream),
                 stderr_fd_to(log_path),
             ):
-                try:
-                    if address is None:
-                        ray.init(
-                            address="local",
-                            num_cpus=usable_cores(),
-                            include_dashboard=False,
-                            log_to_driver=False,
-                            logging_level=logging.INFO,
-                        )
-                    else:
-                        ray.init(address=address, log_to_driver=False, logging_level=logging.INFO)
-                except BaseException as err:  # Ctrl-C or a failure half-way: take down whatever started
-                    ray.shutdown()
-                    if not isinstance(err, ConnectionError):
-                        raise
-                    first = str(err).splitlines()[0] if str(err) else type(err).__name__
-                    hint = AUTH_HINT if os.environ.get("RAY_AUTH_MODE") != "token" else ""
-                    raise DlrlError(f"{given}: cannot connect to a Ray cluster ({first}){hint}") from None
+                _init(cluster)
             quiet.attach()
             stack.enter_context(
                 contextlib.redirect_stdout(stack.enter_context(open(log_path, "a", encoding="utf-8")))
             )
-            info = SessionInfo(address or "local", float(ray.cluster_resources().get("CPU", 0)))
+            address = cluster.address if cluster is not None else "local"
+            info = SessionInfo(address, float(ray.cluster_resources().get("CPU", 0)))
+            info.nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
             info.start_seconds = time.perf_counter() - started
             log.debug("ray started in %.1fs (%s, %g CPUs)", info.start_seconds, info.address, info.cpus)
             try:
@@ -201,6 +142,27 @@ def ray_session(log_path: Path, address_option: str | None) -> Iterator[SessionI
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _init(cluster: ClusterInfo | None) -> None:
+    """ray.init for a new local Ray or the cluster; a failure half-way takes down whatever started."""
+    try:
+        if cluster is None:
+            ray.init(
+                address="local",
+                num_cpus=usable_cores(),
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.INFO,
+            )
+        else:
+            ray.init(address=cluster.address, log_to_driver=False, logging_level=logging.INFO)
+    except BaseException as err:  # Ctrl-C included
+        ray.shutdown()
+        if cluster is None or not isinstance(err, ConnectionError | RuntimeError):
+            raise
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ClusterError(f"{cluster.given}: cannot connect to the Ray cluster ({first})") from None
 
 
 def trial_dirname(trial: Any) -> str:
@@ -265,6 +227,18 @@ class ProgressCallback(tune.Callback):
         spread = f" ±{std:.2g}" if isinstance(std, float) else ""
         how = "" if epochs >= self.max_epochs else f", stopped early at epoch {epochs}/{self.max_epochs}"
         self._line(trials, trial, f"{self.metric}={self._best_of(trial):.4g}{spread}{how}")
+
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        result = trial.last_result or {}
+        log.warning(
+            "trial %s: failed on node %s at epoch %s (its node lost, or an error); retry %d of %d from "
+            "its last checkpoint",
+            trial.trial_id,
+            str(result.get("node", "?"))[:8],
+            result.get("epoch", 0),
+            trial.num_failures,
+            trial.max_failures,
+        )
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._line(trials, trial, f"FAILED (see {trial.path})")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -40,8 +41,10 @@ from dlrl.rundir import (
     latest_run_path,
 )
 from dlrl.tuning.adapter import TuneAdapter
+from dlrl.tuning.cluster import ClusterError, ClusterInfo, inspect_cluster
 from dlrl.tuning.results import EXPERIMENT_DIR, write_results
 from dlrl.tuning.space import grid_size, grid_space, load_tune_config, optuna_space
+from dlrl.tuning.storage import check_storage, copy_home, holds, storage_root
 from dlrl.utils import atomic_write_text, usable_cores
 
 log = logging.getLogger("dlrl.tuning")
@@ -155,10 +158,9 @@ def choose_search_dir(
     return RunDir(path), False
 
 
-def check_before_ray(setup: SearchSetup, address: str | None) -> int:
-    """Checks that need files, data or the cluster address, before anything starts; returns the pool size."""
-    from dlrl.tuning.raysession import cluster_address, probe_address  # imports ray: not at `dlrl --help`
-
+def check_before_ray(setup: SearchSetup, address: str | None) -> tuple[int, ClusterInfo | None]:
+    """Checks that need files, data, the storage or the cluster, before anything is written or Ray starts
+    in this process; returns the pool size and the cluster (None: a new local Ray)."""
     folds = setup.tune.folds
     if folds < 2:
         raise ConfigError(f"--folds {folds}: K-fold cross validation needs at least 2 folds")
@@ -167,14 +169,22 @@ def check_before_ray(setup: SearchSetup, address: str | None) -> int:
     if folds > pool:
         raise ConfigError(f"--folds {folds}: more folds than the {pool} training samples")
     kfold_indices(pool, folds, setup.base.seed)
-    resolved, given = cluster_address(address)
-    if resolved is None and setup.tune.cpus_per_trial > usable_cores():
+    if setup.tune.storage is not None:
+        check_storage(setup.tune.storage)
+    cpus = setup.tune.cpus_per_trial
+    cluster = inspect_cluster(address)
+    if cluster is None:
+        if cpus > usable_cores():
+            raise ConfigError(f"--cpus-per-trial {cpus:g}: this machine has {usable_cores()} CPUs")
+        return pool, None
+    cluster.check_cpus(cpus, f"--cpus-per-trial {cpus:g}")
+    if setup.tune.storage is None and not cluster.on_this_machine():
+        machines = ", ".join(sorted(cluster.machines))
         raise ConfigError(
-            f"--cpus-per-trial {setup.tune.cpus_per_trial:g}: this machine has {usable_cores()} CPUs"
+            f"{cluster.given}: the cluster's nodes run on other machines ({machines}), which cannot write "
+            "into this run directory: give --storage a directory every node shares, or a URI (s3://...)"
         )
-    if resolved is not None:
-        probe_address(resolved, given)
-    return pool
+    return pool, cluster
 
 
 def _searcher(setup: SearchSetup) -> tuple[Any, dict[str, Any], int, int]:
@@ -212,7 +222,23 @@ def _scheduler(setup: SearchSetup, epochs: int) -> Any:
     )
 
 
-def _make_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float) -> Any:
+def experiment_location(setup: SearchSetup, run_dir: RunDir) -> tuple[str, str]:
+    """(Ray's storage_path, experiment name): RUN/search, or STORAGE/<run directory name> with --storage."""
+    if setup.tune.storage is None:
+        return str(run_dir.path.resolve()), EXPERIMENT_DIR
+    return storage_root(setup.tune.storage), run_dir.path.name
+
+
+def max_failures(setup: SearchSetup, cluster: ClusterInfo | None) -> int:
+    """Retries of a failed trial: a cluster loses nodes, while a failure on this machine is a bug."""
+    if setup.tune.max_failures is not None:
+        return setup.tune.max_failures
+    return 2 if cluster is not None else 0
+
+
+def _make_tuner(
+    setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float, cluster: ClusterInfo | None
+) -> Any:
     from ray import tune  # ray only once a search is made: `dlrl --help` stays fast
 
     from dlrl.tuning.raysession import ProgressCallback, trial_dirname  # imports ray
@@ -234,10 +260,11 @@ def _make_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float) 
         ),
         {"cpu": cfg.cpus_per_trial},
     )
-    path = run_dir.path.resolve() / EXPERIMENT_DIR
-    if resume and tune.Tuner.can_restore(str(path)):
+    storage_path, name = experiment_location(setup, run_dir)
+    path = f"{storage_path.rstrip('/')}/{name}"
+    if resume and tune.Tuner.can_restore(path):
         log.info("resuming the search in %s", path)
-        return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=True)
+        return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
     search_alg, param_space, num_samples, total = _searcher(setup)
     scheduler = _scheduler(setup, epochs)
     concurrent = cfg.max_concurrent or max(1, int(cpus // cfg.cpus_per_trial))
@@ -255,13 +282,14 @@ def _make_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, cpus: float) 
             trial_name_creator=trial_dirname,
         ),
         run_config=tune.RunConfig(
-            name=EXPERIMENT_DIR,
-            storage_path=str(run_dir.path.resolve()),
+            name=name,
+            storage_path=storage_path,
             verbose=0,
             callbacks=[ProgressCallback(setup.metric, setup.mode, total, epochs, list(cfg.space))],
             # Each num_to_keep-th checkpoint forces a state snapshot: keep 2, checkpoint ~10x per trial.
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            failure_config=tune.FailureConfig(max_failures=0),
+            # A trial whose node is lost restarts from its last checkpoint on another node.
+            failure_config=tune.FailureConfig(max_failures=max_failures(setup, cluster)),
         ),
     )
 
@@ -288,12 +316,22 @@ def run_search(
     started = time.perf_counter()
     run_dir, created = choose_search_dir(setup, out, resume, root)
     with cleanup_on_error(run_dir, created):
-        check_before_ray(setup, address)
+        _, cluster = check_before_ray(setup, address)
+        storage = setup.tune.storage
+        if storage is not None and not resume and holds(storage, run_dir.path.name):
+            raise ConfigError(
+                f"--storage {storage}: already holds a search named {run_dir.path.name}; choose another --out"
+            )
         atomic_write_text(run_dir.config_path, yaml.safe_dump(setup.as_dict(), sort_keys=False))
         run_dir.write_env(
             setup.base.seed, setup.base.device, {"experiment": setup.experiment, "command": "tune"}
         )
-    timing = _fit_tuner(setup, run_dir, resume, address)
+    try:
+        timing = _fit_tuner(setup, run_dir, resume, cluster)
+    except ClusterError:  # attaching failed: nothing ran, nothing to keep
+        if created:
+            shutil.rmtree(run_dir.path, ignore_errors=True)
+        raise
     expected = grid_size(setup.tune) if setup.tune.search == "grid" else setup.tune.num_samples
     budget = setup.tune.time_budget
     out_of_time = budget is not None and timing["search_seconds"] >= budget - 1.0
@@ -304,20 +342,26 @@ def run_search(
     return SearchResult(run_dir, summary, best_config)
 
 
-def _fit_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, address: str | None) -> dict[str, Any]:
-    """Start (or attach to) Ray, run the Tuner to the end; returns Ray's and the search's timing."""
+def _fit_tuner(
+    setup: SearchSetup, run_dir: RunDir, resume: bool, cluster: ClusterInfo | None
+) -> dict[str, Any]:
+    """Start (or attach to) Ray, run the Tuner to the end; returns Ray's and the search's timing.
+
+    With --storage, the search's directory there is copied into RUN/search afterwards (also after Ctrl-C
+    or a failed search), so the run directory is complete on this machine."""
     from ray.tune import TuneError  # ray only once a search really runs: `dlrl --help` stays fast
 
     from dlrl.tuning.raysession import ray_session  # imports ray
 
-    with ray_session(run_dir.path / "ray.log", address) as session:
-        if session.cpus and setup.tune.cpus_per_trial > session.cpus:
-            raise DlrlError(
+    with ray_session(run_dir.path / "ray.log", cluster) as session:
+        if session.cpus < setup.tune.cpus_per_trial:  # a node left since the check
+            raise ClusterError(
                 f"--cpus-per-trial {setup.tune.cpus_per_trial:g}: the cluster has {session.cpus:g} CPUs"
             )
-        tuner = _make_tuner(setup, run_dir, resume, session.cpus)
+        tuner = _make_tuner(setup, run_dir, resume, session.cpus, cluster)
         log.info(
-            "tune %s: %s search, %s scheduler, %d-fold CV, metric %s (%s); Ray: %s, %g CPUs, up in %.1fs",
+            "tune %s: %s search, %s scheduler, %d-fold CV, metric %s (%s); Ray: %s, %g CPUs on %d node%s, "
+            "up in %.1fs",
             setup.experiment,
             setup.tune.search,
             setup.tune.scheduler,
@@ -326,6 +370,8 @@ def _fit_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, address: str |
             setup.mode,
             session.address,
             session.cpus,
+            session.nodes,
+            "s" if session.nodes != 1 else "",
             session.start_seconds,
         )
         search_started = time.perf_counter()
@@ -339,14 +385,31 @@ def _fit_tuner(setup: SearchSetup, run_dir: RunDir, resume: bool, address: str |
         finally:
             # Tune swaps in its own Ctrl-C handler and leaves it there: afterwards Ctrl-C must interrupt again
             signal.signal(signal.SIGINT, sigint)
+            _bring_home(setup, run_dir)
         search_seconds = time.perf_counter() - search_started
+    storage_path, name = experiment_location(setup, run_dir)
     return {
         "ray_start_seconds": round(session.start_seconds, 2),
         "ray_shutdown_seconds": round(session.shutdown_seconds, 2),
         "search_seconds": round(search_seconds, 2),
         "ray_cpus": session.cpus,
         "ray_address": session.address,
+        "ray_nodes": session.nodes,
+        "storage": f"{storage_path.rstrip('/')}/{name}",
+        "max_failures": max_failures(setup, cluster),
     }
+
+
+def _bring_home(setup: SearchSetup, run_dir: RunDir) -> None:
+    """Copy STORAGE/<name> into RUN/search (--storage only); a failed copy is logged, not raised over the
+    search's own outcome."""
+    if setup.tune.storage is None:
+        return
+    storage_path, name = experiment_location(setup, run_dir)
+    try:
+        copy_home(storage_path, name, run_dir.path / EXPERIMENT_DIR)
+    except Exception as err:
+        log.error("copying %s/%s into %s failed: %s", storage_path, name, run_dir.path / EXPERIMENT_DIR, err)
 
 
 __all__ = ["SearchResult", "SearchSetup", "resolve_search", "run_search"]
