@@ -30,6 +30,10 @@ class TrialRecord:
         default_factory=list
     )  # one row per epoch: means/spreads over folds
     error: str = ""
+    nodes: list[str] = field(default_factory=list)  # Ray node ids it ran on, in order (a retry may move it)
+    node_ips: list[str] = field(default_factory=list)
+    failures: int = 0  # times it failed and was retried (Ray Tune's num_failures)
+    restarted_from: list[int] = field(default_factory=list)  # epochs of the checkpoints it restarted from
 
     def best(self, metric: str, mode: str) -> tuple[float, int, float]:
         """(best mean metric over epochs, its epoch, the spread over folds there); NaN if none."""
@@ -58,6 +62,31 @@ def _history(frame: Any) -> list[dict[str, float]]:
     return [by_epoch[epoch] for epoch in sorted(by_epoch)]
 
 
+def _in_order(values: Any) -> list[Any]:
+    seen: list[Any] = []
+    for value in values:
+        if value == value and value is not None and value not in seen:  # skip NaN (rows before it was known)
+            seen.append(value)
+    return seen
+
+
+def _placement(frame: Any) -> tuple[list[str], list[str], list[int]]:
+    """(node ids, node IPs, epochs restarted from) of a trial, from its result rows."""
+    if frame is None or len(frame) == 0:
+        return [], [], []
+
+    def column(name: str) -> list[Any]:
+        return _in_order(frame[name].tolist()) if name in frame.columns else []
+
+    restarts = [int(v) for v in column("restored_from") if v > 0]
+    return [str(v) for v in column("node")], [str(v) for v in column("node_ip")], restarts
+
+
+def short_node(node_id: str) -> str:
+    """The first 8 hex digits of a Ray node id (``ray list nodes`` shows all 56)."""
+    return node_id[:8]
+
+
 def load_trials(run_dir: RunDir, setup: Any) -> list[TrialRecord]:
     """Every trial of the search in creation order, read from Tune's experiment directory (no Ray needed)."""
     from ray.tune import ExperimentAnalysis  # ray only when results are read: `dlrl --help` stays fast
@@ -73,13 +102,19 @@ def load_trials(run_dir: RunDir, setup: Any) -> list[TrialRecord]:
         if trial.status == "ERROR":
             error_file = getattr(trial, "error_file", None) or ""
             error = str(error_file)
+        frame = frames.get(trial.trial_id)
+        nodes, ips, restarts = _placement(frame)
         records.append(
             TrialRecord(
                 trial.trial_id,
                 trial.status,
                 params_of(trial.config, setup.tune),
-                _history(frames.get(trial.trial_id)),
+                _history(frame),
                 error,
+                nodes,
+                ips,
+                int(getattr(trial, "num_failures", 0) or 0),
+                restarts,
             )
         )
     return records
@@ -105,6 +140,10 @@ def trial_rows(records: list[TrialRecord], metric: str, mode: str, max_epochs: i
                 "best_epoch": epoch,
                 f"{metric}_last": last.get(metric, math.nan),
                 "seconds": round(sum(r.get("seconds", 0.0) for r in record.history), 2),
+                "node": " ".join(short_node(n) for n in record.nodes),
+                "node_ip": " ".join(record.node_ips),
+                "retries": record.failures,
+                "restarted_from": " ".join(str(e) for e in record.restarted_from),
                 **{name: _cell(value) for name, value in record.params.items()},
             }
         )
@@ -181,6 +220,7 @@ def write_results(
     _write_figures(setup, run_dir, records, rows, best.trial_id)
 
     statuses = [r.status for r in records]
+    placement = _placement_summary(records)
     return {
         "experiment": setup.experiment,
         "metric": metric,
@@ -201,5 +241,41 @@ def write_results(
         "epochs_per_trial": max_epochs,
         "epochs_trained": sum(len(r.history) for r in records),
         **timing,
+        **placement,
         "best_params": {name: best.params.get(name) for name in setup.tune.space},
     }, best_config
+
+
+def _placement_summary(records: list[TrialRecord]) -> dict[str, Any]:
+    """Where the trials ran and which were retried (each also logged: the terminal says what was retried)."""
+    per_node: dict[str, int] = {}
+    for record in records:
+        for node in record.nodes:
+            per_node[short_node(node)] = per_node.get(short_node(node), 0) + 1
+    retried = [r for r in records if r.failures]
+    for record in retried:
+        log.info(
+            "trial %s: retried %d time%s (failed or lost its node), restarted from the checkpoint of epoch "
+            "%s; ran on node %s; %s",
+            record.trial_id,
+            record.failures,
+            "s" if record.failures != 1 else "",
+            ", ".join(str(e) for e in record.restarted_from) or "0 (none yet)",
+            " then ".join(short_node(n) for n in record.nodes),
+            record.status,
+        )
+    return {
+        "nodes_used": len(per_node),
+        "trials_per_node": per_node,
+        "trials_retried": len(retried),
+        "retried": [
+            {
+                "trial": r.trial_id,
+                "retries": r.failures,
+                "restarted_from": " ".join(str(e) for e in r.restarted_from),
+                "nodes": " ".join(short_node(n) for n in r.nodes),
+                "status": r.status,
+            }
+            for r in retried
+        ],
+    }

@@ -68,8 +68,13 @@ def tune_trainable(
     checkpoint_every: int,
     metric: str,
 ) -> None:
-    """The Ray Tune function trainable: ``run_trial`` with tune.report / tune.get_checkpoint."""
-    from ray import tune  # ray only in the worker: the plain trial runs and tests without it
+    """The Ray Tune function trainable: ``run_trial`` with tune.report / tune.get_checkpoint.
+
+    Every report also says where the trial ran (``node``: the Ray node id; Tune adds ``node_ip``) and the
+    epoch of the checkpoint it was (re)started from (``restored_from``, 0 for a fresh start): trials.csv
+    shows both, and a trial retried after its node was lost shows the move."""
+    import ray  # ray only in the worker: the plain trial runs and tests without it
+    from ray import tune
 
     configure_torch(threads)
     resume_state = None
@@ -77,8 +82,13 @@ def tune_trainable(
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             resume_state = load_checkpoint(Path(directory) / CHECKPOINT_FILE)
+    where = {
+        "node": ray.get_runtime_context().get_node_id(),
+        "restored_from": int(resume_state["epoch"]) if resume_state is not None else 0,
+    }
 
-    def report(row: dict[str, float], state: dict[str, Any] | None) -> None:
+    def report(row: dict[str, Any], state: dict[str, Any] | None) -> None:
+        row = {**row, **where}
         if state is None:
             tune.report(row)
             return
