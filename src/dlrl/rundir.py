@@ -301,6 +301,17 @@ def first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
     return None if a == b else f"{prefix.rstrip('.')}: {a!r} in the run, {b!r} now"
 
 
+def with_resolved_auto(current: Any, stored: Any) -> Any:
+    """``current`` with every ``"auto"`` leaf replaced by the run's value at that key: a run may write back
+    what it resolved ``auto`` to (the classifier's ``epochs=auto`` becomes the number it chose), and
+    resuming it with ``auto`` again means that choice, not a different config."""
+    if isinstance(current, dict) and isinstance(stored, dict):
+        return {key: with_resolved_auto(value, stored.get(key)) for key, value in current.items()}
+    if current == "auto" and stored is not None:
+        return stored
+    return current
+
+
 def choose_run_dir(
     entry_name: str,
     config: ExperimentConfig,
@@ -326,7 +337,7 @@ def choose_run_dir(
         for key in RESUME_FREE_KEYS:
             stored.pop(key, None)
             current.pop(key, None)
-        diff = first_difference(stored, current)
+        diff = first_difference(stored, with_resolved_auto(current, stored))
         if diff:
             raise RunDirError(
                 f"--resume: config differs from the interrupted run in {path} ({diff}); resume with the same "

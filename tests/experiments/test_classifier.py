@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,8 +14,12 @@ from dlrl.config.classifier import ClassifierConfig
 from dlrl.data.augment import translate
 from dlrl.experiments.classifier import (
     TARGETS,
+    ClassifierAdapter,
+    EpochPlan,
     architecture_layers,
     checkpoint_to_test,
+    describe_plan,
+    epochs_within,
     evaluate,
     hflip_enabled,
     make_augment,
@@ -25,6 +30,7 @@ from dlrl.experiments.classifier import (
 from dlrl.models.mlp import MLPClassifier, WeightEMA
 from dlrl.rundir import RunDir
 from dlrl.train.checkpoint import load_checkpoint
+from dlrl.train.kfold import Pool
 
 # With a moving average of the weights, so the determinism and resume tests cover it too.
 TINY = [
@@ -210,3 +216,80 @@ def test_ema_off_trains_the_plain_model(tmp_path: Path) -> None:
     state = load_checkpoint(out / "checkpoints" / "best.pt")["model"]
     assert "net.1.weight" in state and not any(k.startswith("ema.") for k in state)
     assert _summary(out)["ema"] is False
+
+
+# --- epochs=auto: the schedule fitted to the machine's speed -----------------------------------------
+
+
+def test_epochs_within_the_budget() -> None:
+    assert epochs_within(160, 5.6, 90) == 28  # an AVX2-only CPU in fp32 on Fashion-MNIST
+    assert epochs_within(160, 1.5, 90) == 90  # native bf16: the whole recipe fits
+    assert epochs_within(160, 500.0, 90) == 1  # never fewer than one epoch
+    assert epochs_within(160, 0.0, 90) == 90
+
+
+def test_auto_epochs_train_as_if_given_and_config_yaml_reruns_them(four_epochs: Path, tmp_path: Path) -> None:
+    """Timing the schedule changes nothing the run computes: auto choosing 4 equals epochs=4 (four_epochs);
+    the choice is written into config.yaml, so --config re-runs 4 epochs without timing anything."""
+    out = tmp_path / "auto"
+    auto = ["epochs=auto", "max_epochs=4", "time_budget=1e9"]
+    assert main(["-q", "classify", "--out", str(out), *TINY, *auto, "figures=false"]) == 0
+    summary, given = _summary(out), _summary(four_epochs)
+    assert (summary["epochs"], summary["epochs_source"], summary["epochs_run"]) == (4, "time_budget", 4)
+    assert summary["time_budget"] == 1e9 and summary["estimated_seconds_per_epoch"] > 0
+    assert summary["precision"] in ("fp32", "bf16") and "cpu_capability" in summary
+    for key in ("test_accuracy", "test_loss", "best_val_accuracy", "per_class_accuracy"):
+        assert summary[key] == given[key], key
+    stored = (out / "config.yaml").read_text()
+    assert "\nepochs: 4\n" in stored
+    again = tmp_path / "again"
+    # time_budget=1e-9 would choose 1 epoch if anything were timed: the file's epochs win
+    assert main(["-q", "classify", "--config", str(out / "config.yaml"), "--out", str(again)]) == 0
+    rerun = _summary(again)
+    assert (rerun["epochs"], rerun["epochs_source"], rerun["time_budget"]) == (4, "config", None)
+    assert rerun["test_accuracy"] == summary["test_accuracy"]
+
+
+def test_a_budget_smaller_than_an_epoch_trains_one(tmp_path: Path) -> None:
+    out = tmp_path / "one"
+    args = [*TINY, "epochs=auto", "time_budget=1e-9", "figures=false"]
+    assert main(["-q", "classify", "--out", str(out), *args]) == 0
+    assert (_summary(out)["epochs"], _summary(out)["epochs_run"]) == (1, 1)
+    assert "\nepochs: 1\n" in (out / "config.yaml").read_text()
+
+
+def test_interrupted_auto_run_resumes_with_its_own_choice(
+    four_epochs: Path, tmp_path: Path, interrupt_at_epoch
+) -> None:
+    run = tmp_path / "run"
+    auto = [*TINY, "epochs=auto", "max_epochs=4", "time_budget=1e9", "figures=false"]
+    with interrupt_at_epoch(3):
+        assert main(["-q", "classify", "--out", str(run), *auto]) == 130
+    # the same command again (epochs=auto) continues the 4 epochs chosen, no new timing
+    assert main(["-q", "classify", "--out", str(run), "--resume", *auto]) == 0
+    summary = _summary(run)
+    assert (summary["epochs"], summary["epochs_source"]) == (4, "checkpoint")
+    assert summary["test_accuracy"] == _summary(four_epochs)["test_accuracy"]
+
+
+def test_the_plan_line_names_epochs_precision_and_eta() -> None:
+    cfg = ClassifierConfig(time_budget=160, precision="fp32")
+    cpu = torch.device("cpu")
+    timed = EpochPlan(28, "time_budget", "fp32", seconds_per_epoch=5.6, test_seconds=4.0, timed_batches=40)
+    line = describe_plan(cfg, timed, cpu)
+    assert line.startswith("classifier: 28 epochs (what fits time_budget=160 s at 5.60 s per epoch")
+    assert "fp32 (precision=fp32)" in line and "ETA 2:41" in line  # 28 x 5.6 + 4 = 160.8 s
+    capped = EpochPlan(90, "time_budget", "bf16", seconds_per_epoch=1.5, test_seconds=1.0, timed_batches=40)
+    assert "90 epochs (max_epochs; 106 would fit" in describe_plan(ClassifierConfig(), capped, cpu)
+    assert "(as configured)" in describe_plan(cfg, EpochPlan(5, "config", "fp32"), cpu)
+
+
+def test_a_search_trains_max_epochs_when_auto() -> None:
+    adapter = ClassifierAdapter()
+    assert adapter.epochs(ClassifierConfig()) == 90
+    assert adapter.epochs(ClassifierConfig(max_epochs=7)) == 7
+    assert adapter.epochs(ClassifierConfig(epochs=5)) == 5
+    cfg = ClassifierConfig.model_validate({"max_epochs": 3, "model": {"hidden_sizes": [8]}, "batch_size": 16})
+    pool = Pool(torch.rand(40, 1, 28, 28), torch.randint(0, 10, (40,)), extra=((1, 28, 28), 10))
+    trainer = adapter.fold_trainer(cfg, pool, np.arange(30), np.arange(30, 40), fold=0)
+    assert trainer is not None
