@@ -126,6 +126,38 @@ def test_bad_data_removes_the_run_directory(capsys, tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("command", ["classify", "autoencoder"])
+def test_incomplete_data_dir_is_refused(capsys, tmp_path: Path, monkeypatch, command: str) -> None:
+    """A --data-dir with only the train files: one line naming it and the missing files, exit 2, no run
+    directory, nothing created in the data dir (not even with downloads on), no other data used."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train-images", "train-labels"):
+        test_name = SPLIT_FILES["test" + split[split.index("-") :]]
+        shutil.copy(sources.SAMPLE_DIR / f"{test_name}.gz", data / f"{SPLIT_FILES[split]}.gz")
+    monkeypatch.setenv("DLRL_NO_DOWNLOAD", "0")
+    monkeypatch.setenv("DLRL_MIRROR_MNIST", "http://127.0.0.1:9/")  # nothing listens on the discard port
+    before = sorted(p.name for p in data.iterdir())
+    out = tmp_path / "run"
+    code, stdout, err = _run(capsys, command, "--quick", "--data-dir", str(data), "--out", str(out))
+    assert code == 2 and stdout == ""
+    assert len(err.splitlines()) == 1
+    _one_error_line(err, f"--data-dir {data}", "incomplete mnist", "t10k-images-idx3-ubyte")
+    assert not out.exists()
+    assert sorted(p.name for p in data.iterdir()) == before
+
+
+def test_data_dir_without_the_dataset_is_refused(capsys, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    code, _, err = _run(
+        capsys, "classify", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "run"), *TINY
+    )
+    assert code == 2 and len(err.splitlines()) == 1
+    _one_error_line(err, f"--data-dir {tmp_path / 'data'}", "no local copy of mnist")
+    assert not (tmp_path / "run").exists()
+    assert list((tmp_path / "data").iterdir()) == []
+
+
 def test_out_existing_non_empty_without_resume(capsys, tmp_path: Path) -> None:
     out = tmp_path / "busy"
     out.mkdir()
@@ -240,20 +272,48 @@ def test_evaluate_refuses_a_pickle_payload(finished_run: Path, capsys, tmp_path:
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("damage", ["random", "truncated", "other-architecture"])
+# Valid weights-only PyTorch files that are not dlrl checkpoints, and what the error says.
+FOREIGN_CHECKPOINTS = {
+    "bare-state-dict": (lambda: torch.nn.Linear(2, 2).state_dict(), "missing model"),
+    "other-dict": (lambda: {"foo": torch.zeros(1)}, "missing model"),
+    "model-is-a-list": (lambda: {"model": [torch.zeros(1)]}, "model is a list"),
+}
+
+
+@pytest.mark.parametrize(
+    "damage", ["random", "truncated", "other-architecture", *sorted(FOREIGN_CHECKPOINTS)]
+)
 def test_evaluate_bad_checkpoints(finished_run: Path, capsys, tmp_path: Path, damage: str) -> None:
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
     tested = run / "checkpoints" / "last.pt"
+    needle = "last.pt"
     if damage == "random":
         tested.write_bytes(os.urandom(2048))
     elif damage == "truncated":
         tested.write_bytes(tested.read_bytes()[:-100])
-    else:
+    elif damage == "other-architecture":
         torch.save({"model": torch.nn.Linear(3, 3).state_dict()}, tested)
+    else:
+        make, detail = FOREIGN_CHECKPOINTS[damage]
+        torch.save(make(), tested)
+        needle = f"{tested}: not a dlrl checkpoint ({detail}"
     code, _, err = _run(capsys, "evaluate", str(run))
     assert code == 2
-    _one_error_line(err, "last.pt")
+    _one_error_line(err, needle)
+
+
+@pytest.mark.parametrize("damage", sorted(FOREIGN_CHECKPOINTS))
+def test_resume_from_a_foreign_last_checkpoint(
+    finished_run: Path, capsys, tmp_path: Path, damage: str
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    torch.save(FOREIGN_CHECKPOINTS[damage][0](), run / "checkpoints" / "last.pt")
+    code, _, err = _run(capsys, "classify", "--out", str(run), "--resume", *TINY)
+    assert code == 2
+    _one_error_line(err, f"{run / 'checkpoints' / 'last.pt'}: not a dlrl checkpoint (missing ")
+    assert (run / "config.yaml").exists()  # an existing run is never removed
 
 
 def test_evaluate_not_a_run(capsys, tmp_path: Path) -> None:
@@ -270,9 +330,22 @@ def test_data_choices_are_the_known_datasets() -> None:
 
 
 def test_data_info(capsys, tmp_path: Path) -> None:
+    code, out, _ = _run(capsys, "data", "info", "mnist")
+    assert code == 0
+    assert "falls back to the shipped 10,000-image sample" in out
+    assert str(sources.cache_dir() / "mnist") in out
+
+
+def test_data_info_with_an_unusable_data_dir(capsys, tmp_path: Path) -> None:
+    """info reports what a run with this --data-dir would refuse (no fallback), and exits 0."""
     code, out, _ = _run(capsys, "data", "info", "mnist", "--data-dir", str(tmp_path))
     assert code == 0
-    assert "falls back to the shipped 10,000-image sample" in out and str(tmp_path / "mnist") in out
+    assert f"--data-dir {tmp_path}: no local copy of mnist" in out and "falls back" not in out
+    assert f"searched: {tmp_path / 'mnist'}, {tmp_path}\n" in out  # only the explicit directory
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    code, out, _ = _run(capsys, "data", "info", "mnist", "--data-dir", str(tmp_path))
+    assert code == 0 and "incomplete mnist" in out and "t10k-labels-idx1-ubyte" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train-images-idx3-ubyte.gz"]
 
 
 def test_data_verify_shipped_sample(capsys) -> None:
@@ -362,6 +435,20 @@ def test_data_fetch_into_data_dir(mirror, capsys, tmp_path: Path) -> None:
     assert "downloaded and verified" in out and "100%" in err
     code, out, _ = _run(capsys, "data", "verify", "mnist", "--data-dir", str(tmp_path / "d"))
     assert code == 0 and str(target) in out
+
+
+def test_data_fetch_completes_an_incomplete_data_dir(mirror, capsys, tmp_path: Path) -> None:
+    target = tmp_path / "d" / "mnist"
+    target.mkdir(parents=True)
+    (target / "train-images-idx3-ubyte.gz").write_bytes(mirror["train-images-idx3-ubyte.gz"])
+    code, _, err = _run(
+        capsys, "classify", "--data-dir", str(tmp_path / "d"), "--out", str(tmp_path / "run"), *TINY
+    )
+    assert code == 2
+    _one_error_line(err, "incomplete mnist")
+    code, _, err = _run(capsys, "data", "fetch", "mnist", "--data-dir", str(tmp_path / "d"))
+    assert code == 0, err
+    assert sorted(p.name for p in target.iterdir()) == sorted(mirror)
 
 
 def test_data_fetch_wrong_files(mirror, capsys, tmp_path: Path, monkeypatch) -> None:

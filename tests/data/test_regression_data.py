@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dlrl.data.regression import (
     GAPS,
@@ -165,3 +167,103 @@ def test_csv_split_is_disjoint_and_reproducible(tmp_path: Path) -> None:
 def test_csv_split_that_leaves_no_training_rows(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="leave no training data"):
         from_csv(_write(tmp_path, ROWS[: ROWS.index("1.0,")]), 0.5, 0.5, seed=0)
+
+
+def _write_pairs(path: Path, xs, ys) -> Path:
+    path.write_text("x,y\n" + "".join(f"{float(x)!r},{float(y)!r}\n" for x, y in zip(xs, ys, strict=True)))
+    return path
+
+
+COUNTS = np.arange(30.0)
+
+
+@pytest.mark.parametrize(
+    ("xs", "ys", "needle"),
+    [
+        ([1e308, -1.7e308, *COUNTS[2:]], COUNTS, "line 2: x value 1e+308 is beyond ±1e+100"),
+        (COUNTS, [*COUNTS[:5], -1.7e308, *COUNTS[6:]], "line 7: y value -1.7e+308 is beyond ±1e+100"),
+        (COUNTS, np.where(COUNTS % 2 == 0, 1e200, -1e200), "line 2: y value 1e+200"),
+        (np.full(30, 2.5), COUNTS, "every x is 2.5 (a constant x column)"),
+        (np.full(30, -1.7e308), COUNTS, "x value -1.7e+308 is beyond"),
+    ],
+)
+def test_extreme_or_constant_values_are_refused(tmp_path: Path, xs, ys, needle: str) -> None:
+    path = _write_pairs(tmp_path / "extreme.csv", xs, ys)
+    with pytest.raises(DataError) as info:
+        read_csv(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and needle in message and "\n" not in message
+
+
+def test_large_and_tiny_values_within_range_work(tmp_path: Path) -> None:
+    path = _write_pairs(tmp_path / "ok.csv", np.linspace(-1e-200, 1e-200, 30), np.sin(COUNTS) * 1e100)
+    data = from_csv(path, 0.2, 0.2, seed=0)
+    for part in ("train", "val", "test"):
+        dataset = data.dataset(part)
+        assert torch.isfinite(dataset.x).all() and torch.isfinite(dataset.y).all()
+    assert 0.5 < float(data.dataset("train").y.std(unbiased=False)) < 2
+
+
+def test_values_far_outside_the_training_spread_are_refused(tmp_path: Path) -> None:
+    """All x but one are equal: when the odd one is held out, standardising by the training part puts it
+    1e50 'standard deviations' away (float32 training overflows): refused, whichever seed splits it so."""
+    path = _write_pairs(tmp_path / "outlier.csv", [*[5.0] * 29, 1e50], COUNTS)
+    refused = 0
+    for seed in range(10):
+        try:
+            data = from_csv(path, 0.2, 0.2, seed=seed)
+        except DataError as err:
+            refused += 1
+            assert str(err).startswith(f"{path}: ") and "x value 1e+50" in str(err)
+            assert "training" in str(err)
+        else:
+            assert 1e50 in data.train_x
+    assert 0 < refused < 10
+
+
+# --- properties: whatever the file holds, the reader returns data or raises a DataError, nothing else ----
+
+PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_ANY_FLOAT = st.one_of(st.floats(), st.floats(-1e6, 1e6), st.sampled_from([0.0, 1e100, -1e100, 1e308]))
+
+
+def _read_or_data_error(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    try:
+        return read_csv(path)
+    except DataError as err:
+        assert str(path) in str(err) and "\n" not in str(err)
+        return None
+
+
+@PROPERTY
+@given(content=st.one_of(st.binary(max_size=400), st.text(max_size=400).map(str.encode)))
+def test_any_bytes_give_data_or_a_data_error(
+    tmp_path_factory: pytest.TempPathFactory, content: bytes
+) -> None:
+    path = tmp_path_factory.mktemp("csv") / "any.csv"
+    path.write_bytes(content)
+    result = _read_or_data_error(path)
+    if result is not None:
+        x, y = result
+        assert len(x) == len(y) >= MIN_CSV_ROWS and np.isfinite(x).all() and np.isfinite(y).all()
+
+
+@PROPERTY
+@given(rows=st.lists(st.tuples(_ANY_FLOAT, _ANY_FLOAT), max_size=40), seed=st.integers(0, 3))
+def test_any_float_pairs_give_usable_data_or_a_data_error(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[float, float]], seed: int
+) -> None:
+    """Accepted data standardise to finite float32 in every part, and any finite float32 prediction maps
+    back to y units with a finite squared error (what the test MSE and the figures compute)."""
+    path = tmp_path_factory.mktemp("csv") / "pairs.csv"
+    path.write_text("x,y\n" + "".join(f"{x!r},{y!r}\n" for x, y in rows))
+    try:
+        data = from_csv(path, 0.2, 0.2, seed)
+    except DataError as err:
+        assert str(path) in str(err) and "\n" not in str(err)
+        return
+    for part in ("train", "val", "test"):
+        dataset = data.dataset(part)
+        assert torch.isfinite(dataset.x).all() and torch.isfinite(dataset.y).all()
+    extreme = data.y_scaler.inverse(np.array([-3.4e38, 3.4e38]))
+    assert np.isfinite((extreme[:, None] - data.test_y[None, :]) ** 2).all()

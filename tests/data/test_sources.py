@@ -273,11 +273,9 @@ def test_data_dir_subfolder(tmp_path: Path) -> None:
     assert found.directory == tmp_path / "d" / "mnist" and found.origin == "--data-dir"
 
 
-def test_mnist_falls_back_to_sample_with_one_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_mnist_falls_back_to_sample_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="dlrl"):
-        found = resolve("mnist", tmp_path / "empty", download=False)
+        found = resolve("mnist", None, download=False)
     assert found.is_sample and found.origin == "shipped sample"
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1
@@ -285,29 +283,118 @@ def test_mnist_falls_back_to_sample_with_one_warning(
     assert "\n" not in message and "dlrl data fetch mnist" in message and "--data-dir" in message
 
 
-def test_downloads_disabled_by_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_downloads_disabled_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DLRL_MIRROR_MNIST", "http://127.0.0.1:9/")
     monkeypatch.setenv("DLRL_NO_DOWNLOAD", "1")
-    assert resolve("mnist", tmp_path, download=True).is_sample
+    assert resolve("mnist", None, download=True).is_sample
 
 
-def test_failed_download_falls_back_for_mnist(
+def _listing(directory: Path) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))
+
+
+def test_failed_download_falls_back_for_mnist_and_writes_nothing_into_the_data_dir(
     server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls: list[str] = []
     monkeypatch.setenv("DLRL_MIRROR_MNIST", server(_serve({}, calls=calls)))
     monkeypatch.setenv("DLRL_NO_DOWNLOAD", "0")
+    data_dir = tmp_path / "d"  # DLRL_DATA_DIR without mnist: searched, then the cache, then a download
+    data_dir.mkdir()
+    (data_dir / "fashion-mnist").mkdir()
+    monkeypatch.setenv("DLRL_DATA_DIR", str(data_dir))
     with caplog.at_level(logging.WARNING, logger="dlrl"):
-        found = resolve("mnist", tmp_path / "d", download=True)
+        found = resolve("mnist", None, download=True)
     assert found.is_sample and calls == ["/train-images-idx3-ubyte.gz"]
-    assert not list((tmp_path / "d" / "mnist").iterdir())  # nothing half-downloaded left behind
+    assert _listing(data_dir) == ["fashion-mnist"]  # reading never creates anything in a data dir
+    downloads = sources.cache_dir() / "mnist"  # downloads go to the cache
+    assert not downloads.exists() or not list(downloads.iterdir())  # nothing half-downloaded left behind
 
 
-def test_incomplete_copy_is_skipped_with_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    _fake_dataset(tmp_path / "d")
-    (tmp_path / "d" / "train-labels-idx1-ubyte.gz").unlink()
+def test_failed_download_is_tried_and_said_once_per_process(
+    server, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Offline, the first lookup tries each mirror once; later ones (the other sections of a 'dlrl run')
+    neither try again nor repeat the download lines; the failure is one log line."""
+    calls: list[str] = []
+    mirrors = [server(_serve({}, calls=calls)), server(_serve({}, calls=calls))]
+    monkeypatch.setenv("DLRL_MIRROR_MNIST", " ".join(mirrors))
+    monkeypatch.setenv("DLRL_NO_DOWNLOAD", "0")
+    with caplog.at_level(logging.DEBUG, logger="dlrl"):
+        for _ in range(5):
+            assert resolve("mnist", None, download=True).is_sample
+    assert calls == ["/train-images-idx3-ubyte.gz"] * 2
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert len([m for m in messages if m.startswith("downloading")]) == 2
+    failures = [m for m in messages if "not trying again" in m]
+    assert len(failures) == 1 and "\n" not in failures[0] and "Not Found" in failures[0]
+    assert "mnist" in failures[0] and "train-images-idx3-ubyte.gz" in failures[0]
+    # An explicit 'dlrl data fetch' still tries.
+    with pytest.raises(DataError, match="Not Found"):
+        fetch(sources.DATASETS["mnist"], sources.cache_dir() / "mnist", retries=1, show_progress=False)
+    assert len(calls) == 4
+
+
+@pytest.mark.parametrize("origin", ["--data-dir", "DLRL_DATA_DIR"])
+@pytest.mark.parametrize("subfolder", [False, True])
+def test_incomplete_explicit_data_dir_is_an_error(
+    server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, origin: str, subfolder: bool
+) -> None:
+    """Only the train files: refused naming the directory and the missing files; no other data is used,
+    no download is tried and nothing is created in the directory."""
+    data_dir = tmp_path / "d"
+    directory = data_dir / "mnist" if subfolder else data_dir
+    _fake_dataset(directory)
+    for split in ("test-images", "test-labels"):
+        (directory / f"{sources.SPLIT_FILES[split]}.gz").unlink()
+    calls: list[str] = []
+    monkeypatch.setenv("DLRL_MIRROR_MNIST", server(_serve({}, calls=calls)))
+    monkeypatch.setenv("DLRL_NO_DOWNLOAD", "0")
+    _fake_dataset(sources.cache_dir() / "mnist")  # a complete copy elsewhere must not stand in
+    if origin == "DLRL_DATA_DIR":
+        monkeypatch.setenv("DLRL_DATA_DIR", str(data_dir))
+    before = _listing(data_dir)
+    with pytest.raises(DataError) as info:
+        resolve("mnist", data_dir if origin == "--data-dir" else None, download=True)
+    message = str(info.value)
+    assert "\n" not in message and origin in message and str(directory) in message
+    assert "incomplete mnist" in message
+    assert "t10k-images-idx3-ubyte" in message and "t10k-labels-idx1-ubyte" in message
+    assert "train-images" not in message.split("missing")[1].split(")")[0]
+    assert calls == [] and _listing(data_dir) == before
+
+
+def test_data_dir_without_the_dataset_is_an_error(tmp_path: Path) -> None:
+    _fake_dataset(tmp_path / "d" / "fashion-mnist")
+    _fake_dataset(sources.cache_dir() / "mnist")
+    with pytest.raises(DataError) as info:
+        resolve("mnist", tmp_path / "d", download=False)
+    message = str(info.value)
+    assert "\n" not in message and f"--data-dir {tmp_path / 'd'}" in message
+    assert "no local copy of mnist" in message and "dlrl data fetch mnist --data-dir" in message
+
+
+@pytest.mark.parametrize("origin", ["--data-dir", "DLRL_DATA_DIR"])
+def test_data_dir_that_is_not_a_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, origin: str
+) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    cases = ((tmp_path / "missing", "no such directory"), (tmp_path / "file", "not a directory"))
+    for path, problem in cases:
+        if origin == "DLRL_DATA_DIR":
+            monkeypatch.setenv("DLRL_DATA_DIR", str(path))
+        with pytest.raises(DataError) as info:
+            resolve("mnist", path if origin == "--data-dir" else None, download=False)
+        message = str(info.value)
+        assert "\n" not in message and f"{origin} {path}: {problem}" in message
+    assert not (tmp_path / "missing").exists()
+
+
+def test_partial_copy_in_the_cache_is_skipped_with_warning(caplog: pytest.LogCaptureFixture) -> None:
+    _fake_dataset(sources.cache_dir() / "mnist")
+    (sources.cache_dir() / "mnist" / "train-labels-idx1-ubyte.gz").unlink()
     with caplog.at_level(logging.WARNING, logger="dlrl"):
-        found = resolve("mnist", tmp_path / "d", download=False)
+        found = resolve("mnist", None, download=False)
     assert found.is_sample
     assert any("incomplete mnist copy" in r.getMessage() for r in caplog.records)
 

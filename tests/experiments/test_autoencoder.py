@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from dlrl.cli import main
@@ -58,6 +59,21 @@ def test_evaluate_recomputes_the_test_metrics_from_the_checkpoint(ae_run: Path, 
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["test_mse"] == pytest.approx(summary(ae_run)["test_mse"], rel=1e-6)
     assert metrics["pca_test_mse"] == pytest.approx(summary(ae_run)["pca_test_mse"], rel=1e-6)
+
+
+def test_evaluate_refuses_a_foreign_checkpoint(ae_run: Path, capsys, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(ae_run, run)
+    best = run / "checkpoints" / "best.pt"
+    for content, detail in (
+        ({"foo": torch.zeros(1)}, "missing model"),
+        ({"model": [torch.zeros(1)]}, "model is a list"),
+        ({"model": {"w": torch.zeros(1)}, "variant": 3}, "variant is an int, not a str"),
+    ):
+        torch.save(content, best)
+        capsys.readouterr()
+        assert run_cli(["evaluate", str(run)]) == 2
+        assert f"{best}: not a dlrl checkpoint ({detail}" in error_line(capsys.readouterr().err)
 
 
 def test_dae_run_denoises_and_reports_psnr(tmp_path: Path) -> None:
@@ -213,12 +229,20 @@ def test_finetune_refuses_bad_encoder_runs(ae_run: Path, tmp_path: Path, capsys)
     no_checkpoint = tmp_path / "no_checkpoint"
     shutil.copytree(ae_run, no_checkpoint)
     (no_checkpoint / "checkpoints" / "best.pt").unlink()
+    foreign = tmp_path / "foreign"
+    shutil.copytree(ae_run, foreign)
+    torch.save(torch.nn.Linear(2, 2).state_dict(), foreign / "checkpoints" / "best.pt")
+    model_list = tmp_path / "model_list"
+    shutil.copytree(ae_run, model_list)
+    torch.save({"model": [torch.zeros(1)]}, model_list / "checkpoints" / "best.pt")
     cases = [
         (_fake_run(tmp_path / "classifier", "classifier"), "is a 'classifier' run, not an autoencoder run"),
         (tmp_path / "missing", "no such run directory"),
         (tmp_path, "not a dlrl run directory"),
         (mismatched, "checkpoint belongs to another architecture"),
         (no_checkpoint, "checkpoint not found"),
+        (foreign, f"{foreign / 'checkpoints' / 'best.pt'}: not a dlrl checkpoint (missing model)"),
+        (model_list, f"{model_list / 'checkpoints' / 'best.pt'}: not a dlrl checkpoint (model is a list"),
     ]
     for encoder_run, message in cases:
         out = tmp_path / "out"

@@ -165,6 +165,34 @@ def test_checkpoint_from_another_env_or_network(trained: Path, tmp_path: Path, c
         _fails(["-q", "rl", "play", str(copy)], message, capsys)
 
 
+def test_foreign_checkpoints_are_refused(trained: Path, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    import torch
+
+    copy = tmp_path / "foreign"
+    shutil.copytree(trained, copy)
+    best = copy / "epsilon-seed0" / "checkpoints" / "best.pt"
+    for content, detail in (
+        (torch.nn.Linear(2, 2).state_dict(), "missing model, env"),
+        ({"model": [torch.zeros(1)], "env": "CartPole-v1"}, "model is a list"),
+        ({"model": {}, "env": torch.zeros(1)}, "env is a Tensor, not a str"),
+    ):
+        torch.save(content, best)
+        message = f"{best}: not a dlrl checkpoint ({detail}"
+        _fails(["-q", "rl", "evaluate", str(copy), "--episodes", "2"], message, capsys)
+        _fails(["-q", "rl", "play", str(copy), "--run", "epsilon-seed0"], message, capsys)
+    # --resume from a last.pt that lacks an entry the resumed agent needs
+    last = copy / "softmax-seed1" / "checkpoints" / "last.pt"
+    state = torch.load(last, weights_only=True)
+    del state["episode"]
+    torch.save(state, last)
+    (copy / "softmax-seed1" / "result.json").unlink()
+    _fails(
+        [*TRAIN_FOUR_AGENTS, "--out", str(copy), "--resume", *TINY], f"{last}: not a dlrl checkpoint", capsys
+    )
+
+
 def test_presets_follow_the_env_and_user_keys_win() -> None:
     entry = EXPERIMENTS["dqn"]
     cartpole = resolve_config(entry)

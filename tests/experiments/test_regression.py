@@ -68,6 +68,27 @@ def test_evaluate_recomputes_the_summary(tiny_run: Path, capsys) -> None:
     assert metrics["gap_mse_vs_true"] == summary["gap_mse_vs_true"]
 
 
+@pytest.mark.parametrize("which", ["best.pt", "ensemble/best.pt"])
+@pytest.mark.parametrize("foreign", ["bare-state-dict", "model-is-a-list"])
+def test_evaluate_refuses_a_foreign_checkpoint(
+    tiny_run: Path, capsys, tmp_path: Path, which: str, foreign: str
+) -> None:
+    import shutil
+
+    import torch
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    path = run / "checkpoints" / which
+    torch.save(
+        torch.nn.Linear(2, 2).state_dict() if foreign == "bare-state-dict" else {"model": [torch.zeros(1)]},
+        path,
+    )
+    assert main(["-q", "evaluate", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"dlrl: error: {path}: not a dlrl checkpoint (") and err.count("\n") == 1, err
+
+
 def test_same_seed_gives_identical_metrics(tiny_run: Path, tmp_path: Path) -> None:
     assert main(["-q", "regression", "--out", str(tmp_path / "again"), *TINY, "figures=false"]) == 0
     assert not list((tmp_path / "again" / "figures").glob("*.png"))
@@ -124,6 +145,33 @@ def test_bad_csv_is_one_line_exit_2_and_leaves_nothing(name: str, tmp_path: Path
         path.write_bytes(content)
     out = tmp_path / "out"
     code, stdout, err = _run(capsys, "--csv", str(path), "--out", str(out))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"dlrl: error: {path}: ") and needle in lines[0], err
+    assert not out.exists()
+    assert stdout == ""
+
+
+def _csv(xs: list[float], ys: list[float]) -> bytes:
+    return ("x,y\n" + "".join(f"{x!r},{y!r}\n" for x, y in zip(xs, ys, strict=True))).encode()
+
+
+_ROWS = [float(i) for i in range(30)]
+EXTREME_FILES: dict[str, tuple[bytes, str]] = {
+    # Issue 14: finite values near the float64 limit ended in 'ValueError: arange: cannot compute length'.
+    "near-float64-limit": (_csv([1e308, -1.7e308, *_ROWS[2:]], _ROWS), "line 2: x value 1e+308 is beyond"),
+    "huge-y-spread": (_csv(_ROWS, [(-1) ** i * 1.7e308 for i in range(30)]), "line 2: y value 1.7e+308"),
+    "constant-x": (_csv([2.5] * 30, _ROWS), "every x is 2.5 (a constant x column)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXTREME_FILES))
+def test_extreme_csv_is_one_line_exit_2_and_leaves_nothing(name: str, tmp_path: Path, capsys) -> None:
+    content, needle = EXTREME_FILES[name]
+    path = tmp_path / f"{name}.csv"
+    path.write_bytes(content)
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, "--quick", "--csv", str(path), "--out", str(out), *TINY[2:])
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"dlrl: error: {path}: ") and needle in lines[0], err

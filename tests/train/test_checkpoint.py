@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from dlrl.errors import CheckpointError
@@ -151,3 +153,101 @@ def test_legacy_pickle_payload_is_refused_and_not_executed(tmp_path: Path) -> No
     path.write_bytes(pickle.dumps({"model": Payload(marker)}))
     _error(path, "not a PyTorch checkpoint")
     assert not marker.exists()
+
+
+# Valid weights-only PyTorch files that are not dlrl checkpoints (issue 14: KeyError 'model' downstream).
+FOREIGN = {
+    "a-bare-state-dict": (lambda: nn.Linear(2, 2).state_dict(), "missing model"),
+    "another-dict": (lambda: {"foo": torch.zeros(1)}, "missing model"),
+    "model-is-a-list": (lambda: {"model": [torch.zeros(1)]}, "model is a list, not a state dict"),
+    "model-of-numbers": (
+        lambda: {"model": {"0.weight": 1}},
+        "model is not a state dict of tensors (0.weight is an int)",
+    ),
+    "model-with-int-keys": (
+        lambda: {"model": {0: torch.zeros(1)}},
+        "model is not a state dict of tensors (key 0 is an int)",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOREIGN))
+def test_foreign_checkpoint_is_refused_by_the_reader(tmp_path: Path, name: str) -> None:
+    make, detail = FOREIGN[name]
+    path = tmp_path / f"{name}.pt"
+    torch.save(make(), path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, required=("model",))
+    message = str(info.value)
+    assert message.startswith(f"{path}: not a dlrl checkpoint (") and detail in message, message
+    assert "\n" not in message
+    with pytest.raises(CheckpointError, match="not a dlrl checkpoint"):
+        restore_model(_model(), path)
+    assert isinstance(load_checkpoint(path), dict)  # without requirements: any dict
+
+
+def test_required_entries_have_their_types(tmp_path: Path) -> None:
+    path = tmp_path / "typed.pt"
+    good = {"model": _model().state_dict(), "optimizer": {}, "epoch": 3, "history": [], "env": "CartPole-v1"}
+    required = ("model", "optimizer", "epoch", "history", "env")
+    save_checkpoint(path, good)
+    assert load_checkpoint(path, required=required)["epoch"] == 3
+    for key, value, detail in (
+        ("epoch", "3", "epoch is a str, not an int"),
+        ("epoch", True, "epoch is a bool, not an int"),
+        ("history", 5, "history is an int, not a list or dict"),
+        ("env", torch.zeros(1), "env is a Tensor, not a str"),
+        ("optimizer", [1], "optimizer is a list, not a dict"),
+    ):
+        torch.save({**good, key: value}, path)
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(path, required=required)
+        assert str(info.value) == f"{path}: not a dlrl checkpoint ({detail})"
+
+
+# --- property: any dict of tensors and plain values loads, or is one CheckpointError --------------------
+
+_TENSORS = st.one_of(
+    st.lists(st.floats(width=32), max_size=6).map(lambda v: torch.tensor(v, dtype=torch.float32)),
+    st.lists(st.integers(-(2**31), 2**31 - 1), max_size=6).map(torch.tensor),
+    st.booleans().map(torch.tensor),
+    st.sampled_from([(3, 4), (3,), (2, 3), (2,), (4, 3)]).map(torch.zeros),  # shapes of _model() and near
+)
+_PLAIN = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8), _TENSORS)
+_VALUES = st.recursive(
+    _PLAIN,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.one_of(st.text(max_size=8), st.integers()), inner, max_size=3),
+    ),
+    max_leaves=8,
+)
+_KEYS = st.one_of(
+    st.sampled_from(["model", "optimizer", "epoch", "history", "env", "variant", "target", "scheduler"]),
+    st.text(max_size=8),
+)
+# Sometimes a 'model' entry with _model()'s parameter names (shapes and dtypes drawn).
+_MODEL_LIKE = st.dictionaries(st.sampled_from(list(_model().state_dict())), _TENSORS, max_size=4)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    state=st.dictionaries(_KEYS, _VALUES, max_size=5),
+    model_entry=st.one_of(st.none(), _MODEL_LIKE, _VALUES),
+)
+def test_any_saved_dict_loads_or_is_a_checkpoint_error(
+    tmp_path_factory: pytest.TempPathFactory, state: dict, model_entry: object
+) -> None:
+    if model_entry is not None:
+        state["model"] = model_entry
+    path = tmp_path_factory.mktemp("ck") / "any.pt"
+    torch.save(state, path)
+    for load in (
+        lambda: load_checkpoint(path, required=("model",)),
+        lambda: load_checkpoint(path, required=("model", "optimizer", "epoch", "history")),
+        lambda: restore_model(_model(), path),
+    ):
+        try:
+            assert isinstance(load(), dict)
+        except CheckpointError as err:
+            assert str(err).startswith(f"{path}: ") and "\n" not in str(err)

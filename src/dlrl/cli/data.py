@@ -41,10 +41,15 @@ def info(name: str, data_dir: str | None) -> None:
     from dlrl.data import sources  # keeps dlrl --help fast: urllib, http.client and ssl
 
     spec = sources.get_spec(name)
-    found = sources.locate(spec, data_dir)
-    where = f"{found.directory} ({found.origin})" if found else "no local copy"
-    if name == "mnist" and not found:
-        where += "; falls back to the shipped 10,000-image sample"
+    try:
+        found = sources.locate(spec, data_dir)
+        where = f"{found.directory} ({found.origin})" if found else "no local copy"
+        if not found and data_dir:
+            where = str(sources.not_in_data_dir(spec, data_dir))  # what a run refuses with
+        elif name == "mnist" and not found:
+            where += "; falls back to the shipped 10,000-image sample"
+    except DlrlError as err:  # what a run would refuse with
+        where = str(err)
     print(f"{name}: {where}")
     print(f"  searched: {', '.join(str(d) for _, d in sources.candidate_dirs(spec, data_dir))}")
     print(f"  mirrors: {' '.join(sources.mirrors_for(spec))}")
@@ -55,8 +60,7 @@ def fetch(name: str, data_dir: str | None) -> None:
     from dlrl.data import sources  # keeps dlrl --help fast: urllib, http.client and ssl
 
     spec = sources.get_spec(name)
-    sources.locate(spec, data_dir)  # warns, as info and verify do, about a partial or foreign copy found
-    target = sources.download_root(data_dir) / name
+    target = sources.download_root(data_dir) / name  # an explicit fetch may complete a partial copy there
     sources.fetch(spec, target)
     print(f"{name}: downloaded and verified in {target}")
 
@@ -67,7 +71,7 @@ def verify(name: str, data_dir: str | None, required: bool) -> None:
 
     spec = sources.get_spec(name)
     found = sources.locate(spec, data_dir)
-    if found is None and name == "mnist":
+    if found is None and name == "mnist" and not data_dir:  # an explicit directory is used as given
         found = sources.sample_files()
     if found is None:
         if required:

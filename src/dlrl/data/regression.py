@@ -27,6 +27,11 @@ DOMAIN = (-3.0, 3.0)
 GAPS = ((-1.7, -0.9), (0.8, 1.5))
 # Fewest data rows a CSV may have: enough for non-empty train / validation / test parts.
 MIN_CSV_ROWS = 10
+# Largest |value| a CSV may hold: the spread (and so any float32 prediction mapped back to y units,
+# |z| < 3.4e38 times the std) stays below ~1e139, so squared errors and their sums stay finite in float64.
+MAX_CSV_ABS = 1e100
+# Largest |standardised value| in any part: float32 training squares it (3.4e38 overflows), with room to sum.
+MAX_STANDARDISED = 1e15
 
 
 def true_function(x: np.ndarray) -> np.ndarray:
@@ -220,12 +225,20 @@ def read_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             raise DataError(f"{path}: line {number}: not a number: {bad[:40]!r}")
         if not all(math.isfinite(v) for v in values):
             raise DataError(f"{path}: line {number}: NaN or infinite value ({line.strip()[:40]})")
+        for name, value in zip("xy", values, strict=True):
+            if abs(value) > MAX_CSV_ABS:
+                raise DataError(
+                    f"{path}: line {number}: {name} value {value!r} is beyond ±{MAX_CSV_ABS:g} (squared "
+                    f"errors in these units overflow float64); rescale the column"
+                )
         xs.append(values[0])
         ys.append(values[1])
     if not xs:
         raise DataError(f"{path}: CSV file has a header but no data rows")
     if len(xs) < MIN_CSV_ROWS:
         raise DataError(f"{path}: only {len(xs)} data rows; need at least {MIN_CSV_ROWS}")
+    if min(xs) == max(xs):
+        raise DataError(f"{path}: every x is {xs[0]!r} (a constant x column): nothing to fit y against")
     return np.array(xs), np.array(ys)
 
 
@@ -242,4 +255,16 @@ def from_csv(path: str | Path, val_fraction: float, test_fraction: float, seed: 
             f"test_fraction={test_fraction}"
         )
     val, test, train = order[:num_val], order[num_val : num_val + num_test], order[num_val + num_test :]
-    return RegressionData(x[train], y[train], x[val], y[val], x[test], y[test], str(path))
+    data = RegressionData(x[train], y[train], x[val], y[val], x[test], y[test], str(path))
+    for name, values, scaler in (("x", x, data.x_scaler), ("y", y, data.y_scaler)):
+        with np.errstate(over="ignore", invalid="ignore"):
+            standardised = np.abs(scaler.forward(values))
+        if not np.all(standardised <= MAX_STANDARDISED):  # also catches inf / NaN
+            worst = float(values[np.argmax(np.nan_to_num(standardised, nan=np.inf))])
+            train = getattr(data, f"train_{name}")
+            raise DataError(
+                f"{path}: {name} value {worst!r} is too far from the training rows' {name} values for "
+                f"float32 training (their mean {scaler.mean:.6g}, std {float(np.std(train)):.6g}; more than "
+                f"{MAX_STANDARDISED:g} stds); those (almost) all agree: remove the outlying rows"
+            )
+    return data

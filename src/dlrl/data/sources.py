@@ -1,12 +1,15 @@
 """Where image datasets come from, and getting them there.
 
 Resolution order for a dataset's four IDX files:
-``--data-dir`` / ``data.data_dir``, then ``$DLRL_DATA_DIR``, then the user cache (``~/.cache/dlrl``),
-then system copies (Debian's ``dataset-fashion-mnist`` installs /usr/share/datasets/fashion-mnist),
-then a download from the official mirrors (checksums, retries, progress, atomic placement).
+``--data-dir`` / ``data.data_dir`` (used as given or refused: nothing else is searched), else
+``$DLRL_DATA_DIR``, then the user cache (``~/.cache/dlrl``), then system copies (Debian's
+``dataset-fashion-mnist`` installs /usr/share/datasets/fashion-mnist), then a download from the official
+mirrors into the user cache (checksums, retries, progress, atomic placement).
+An incomplete copy in an explicit data dir (--data-dir or $DLRL_DATA_DIR) is an error, never skipped, and
+reading never creates anything in a data dir; only ``dlrl data fetch`` downloads into one.
 ``DLRL_NO_DOWNLOAD=1`` (or ``data.download=false``) skips the download step.
-Offline with nothing found, ``mnist`` falls back to the official 10,000-image MNIST test set shipped
-inside the package, split into train/validation/test.
+Offline with nothing found (and no --data-dir), ``mnist`` falls back to the official 10,000-image MNIST
+test set shipped inside the package, split into train/validation/test.
 """
 
 from __future__ import annotations
@@ -125,16 +128,28 @@ def find_file(directory: Path, stem: str) -> Path | None:
     return None
 
 
-def candidate_dirs(spec: DatasetSpec, data_dir: str | Path | None) -> list[tuple[str, Path]]:
-    """Directories searched, in order, each with where it came from."""
-    dirs: list[tuple[str, Path]] = []
+# Data dirs the user named: a copy there is used as given or refused, never skipped.
+EXPLICIT_ORIGINS = ("--data-dir", "DLRL_DATA_DIR")
+
+
+def explicit_data_dir(data_dir: str | Path | None) -> tuple[str, Path] | None:
+    """The data dir the user named (--data-dir, else $DLRL_DATA_DIR) with its origin, or None."""
     if data_dir:
-        dirs.append(("--data-dir", Path(data_dir)))
+        return "--data-dir", Path(data_dir)
     env = os.environ.get("DLRL_DATA_DIR")
-    if env:
-        dirs.append(("DLRL_DATA_DIR", Path(env)))
-    # A data dir may hold the files directly or in a <dataset> subfolder.
-    dirs = [(origin, d) for origin, base in dirs for d in (base / spec.name, base)]
+    return ("DLRL_DATA_DIR", Path(env)) if env else None
+
+
+def candidate_dirs(spec: DatasetSpec, data_dir: str | Path | None) -> list[tuple[str, Path]]:
+    """Directories searched, in order, each with where it came from (only --data-dir's if it is given)."""
+    dirs: list[tuple[str, Path]] = []
+    explicit = explicit_data_dir(data_dir)
+    if explicit:
+        # A data dir may hold the files directly or in a <dataset> subfolder.
+        origin, base = explicit
+        dirs.extend([(origin, base / spec.name), (origin, base)])
+    if data_dir:
+        return dirs
     dirs.append(("user cache", cache_dir() / spec.name))
     dirs.extend(("system copy", Path(d)) for d in spec.system_dirs)
     return dirs
@@ -152,9 +167,22 @@ class ResolvedFiles:
 
 
 def locate(spec: DatasetSpec, data_dir: str | Path | None) -> ResolvedFiles | None:
-    """The first candidate directory holding all four files (a partial copy is skipped with a warning)."""
+    """The first candidate directory holding all four files, or None.
+
+    In an explicit data dir (``data_dir``, else $DLRL_DATA_DIR) an incomplete or unreadable copy is a
+    DataError (a ``data_dir`` without any of the files gives None: see :func:`not_in_data_dir`); elsewhere
+    a partial copy is skipped with a warning.
+    """
+    explicit = explicit_data_dir(data_dir)
+    if explicit and not explicit[1].is_dir():
+        origin, base = explicit
+        problem = "not a directory" if base.exists() else "no such directory"
+        raise DataError(f"{origin} {base}: {problem}")
     for origin, directory in candidate_dirs(spec, data_dir):
-        files = {split: find_file(directory, stem) for split, stem in SPLIT_FILES.items()}
+        try:
+            files = {split: find_file(directory, stem) for split, stem in SPLIT_FILES.items()}
+        except OSError as err:
+            raise DataError(f"{directory}: cannot read {spec.name} files ({err.strerror or err})") from None
         if all(files.values()):
             # Cheap guard (the labels file is 5 KB) against e.g. MNIST files read as Fashion-MNIST.
             if checksum_status(spec, "test-labels", files["test-labels"]) == "mismatch":  # type: ignore[arg-type]
@@ -162,8 +190,24 @@ def locate(spec: DatasetSpec, data_dir: str | Path | None) -> ResolvedFiles | No
             return ResolvedFiles(spec.name, origin, directory, files)  # type: ignore[arg-type]
         if any(files.values()):
             missing = ", ".join(SPLIT_FILES[split] for split, path in files.items() if path is None)
+            if origin in EXPLICIT_ORIGINS:
+                base = explicit[1]  # type: ignore[index]
+                raise DataError(
+                    f"{origin} {base}: incomplete {spec.name} dataset in {directory} (missing {missing}); "
+                    f"add the missing files or run 'dlrl data fetch {spec.name} --data-dir {base}'"
+                )
             log.warning("%s: incomplete %s copy (missing %s), skipped", directory, spec.name, missing)
     return None
+
+
+def not_in_data_dir(spec: DatasetSpec, data_dir: str | Path) -> DataError:
+    """The error for a --data-dir without any of the dataset's files (it is not replaced by other data)."""
+    base = Path(data_dir)
+    return DataError(
+        f"--data-dir {base}: no local copy of {spec.name} (none of its four IDX files in "
+        f"{base / spec.name} or {base}); run 'dlrl data fetch {spec.name} --data-dir {base}', "
+        "or leave out --data-dir"
+    )
 
 
 def sample_files() -> ResolvedFiles:
@@ -186,27 +230,45 @@ def downloads_enabled(download: bool = True) -> bool:
 
 
 def download_root(data_dir: str | Path | None = None) -> Path:
-    """Where downloads go: --data-dir, else $DLRL_DATA_DIR, else the user cache."""
+    """Where ``dlrl data fetch`` downloads: --data-dir, else $DLRL_DATA_DIR, else the user cache.
+
+    (Downloads while reading a dataset, in :func:`resolve`, always go to the user cache.)
+    """
     base = data_dir or os.environ.get("DLRL_DATA_DIR")
     return Path(base) if base else cache_dir()
 
 
+# (dataset, mirrors) -> why every mirror failed: a process (e.g. the sections of one 'dlrl run') tries and
+# says it once. Only lookups while reading use this; 'dlrl data fetch' always tries.
+_FAILED_DOWNLOADS: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
 def resolve(name: str, data_dir: str | Path | None = None, download: bool = True) -> ResolvedFiles:
-    """Find a dataset's files in resolution order, downloading if allowed; mnist falls back to the sample."""
+    """Find a dataset's files in resolution order, downloading if allowed; mnist falls back to the sample.
+
+    A ``data_dir`` is used as given or refused (DataError), never replaced by other data.
+    """
     spec = get_spec(name)
     found = locate(spec, data_dir)
     if found:
         return found
+    if data_dir:
+        raise not_in_data_dir(spec, data_dir)
     problem = "downloads disabled"
-    if downloads_enabled(download):
+    failed_key = (spec.name, mirrors_for(spec))
+    if downloads_enabled(download) and failed_key in _FAILED_DOWNLOADS:
+        problem = _FAILED_DOWNLOADS[failed_key]  # already said; no new attempt in this process
+    elif downloads_enabled(download):
         try:
             # Fewer, shorter attempts than 'dlrl data fetch': offline, the fallback should come quickly.
-            fetch(spec, download_root(data_dir) / spec.name, retries=2, timeout=15.0)
+            # Into the cache: reading never writes into a data dir.
+            fetch(spec, cache_dir() / spec.name, retries=2, timeout=15.0)
             found = locate(spec, data_dir)
             if found:
                 return found
         except DataError as err:
-            problem = str(err)
+            problem = _FAILED_DOWNLOADS[failed_key] = str(err)
+            log.warning("%s; not trying again in this process", problem)
     if name == "mnist":
         log.debug("mnist: no local copy and no download (%s)", problem)
         log.warning("%s", SAMPLE_WARNING)

@@ -29,7 +29,7 @@ from dlrl.experiments.autoencoder import build_model, load_trained
 from dlrl.models.autoencoder import AutoEncoder, EncoderClassifier
 from dlrl.models.vae import VAE, MeanEncoder
 from dlrl.rundir import RunDir
-from dlrl.train.checkpoint import load_checkpoint, load_model_state, require_keys, save_checkpoint
+from dlrl.train.checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from dlrl.train.optim import make_optimization
 from dlrl.train.trainer import Trainer
 from dlrl.utils import derived_seed, resolve_device
@@ -226,7 +226,7 @@ def run(cfg: FinetuneConfig, run_dir: RunDir, resume: bool = False) -> dict[str,
         for mode_index, mode in enumerate(MODES):
             path = run_dir.checkpoints / f"{mode}-{n}.pt"
             if resume and path.exists():  # trained before the interruption
-                state = load_checkpoint(path)
+                state = load_checkpoint(path, required=("model", "test_accuracy", "history"))
                 table[str(n)][mode], history = float(state["test_accuracy"]), state["history"]
             else:
                 table[str(n)][mode], history = train_mode(
@@ -270,8 +270,9 @@ def evaluate(run_dir: RunDir) -> dict[str, Any]:
     data = None
     metrics: dict[str, Any] = {}
     for path in paths:
-        state = load_checkpoint(path)
-        require_keys(state, ["model", "mode", "labels", "autoencoder_config", "num_classes"], path)
+        state = load_checkpoint(
+            path, required=("model", "mode", "labels", "autoencoder_config", "num_classes")
+        )
         ae_cfg = build_config(AutoEncoderConfig, state["autoencoder_config"], f"{path} (autoencoder_config)")
         if data is None:
             data = load_images(ae_cfg.data)

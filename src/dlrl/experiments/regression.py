@@ -19,7 +19,7 @@ from torch import nn
 from dlrl.config import build_config, read_config_file
 from dlrl.config.regression import RegressionConfig
 from dlrl.data.batching import Batch
-from dlrl.data.regression import RegressionData, from_csv, gap_grid, read_csv, synthetic
+from dlrl.data.regression import RegressionData, from_csv, gap_grid, synthetic
 from dlrl.models.regression import RegressionEnsemble, RegressionNet
 from dlrl.rundir import RunDir
 from dlrl.train.checkpoint import load_checkpoint, load_model_state, restore_model
@@ -57,7 +57,7 @@ def load_data(cfg: RegressionConfig) -> RegressionData:
 def validate(cfg: RegressionConfig) -> None:
     """Read the CSV (if any) before the run directory is written, so bad files leave nothing behind."""
     if cfg.data.csv is not None:
-        read_csv(cfg.data.csv)
+        load_data(cfg)  # reads and splits the CSV: every check of its values
 
 
 def build_model(cfg: RegressionConfig) -> RegressionNet:
@@ -205,7 +205,7 @@ def evaluate_models(
     Returns (metrics, curves): curves holds the fitted curve on a grid (and the ensemble's band) for the
     figures."""
     path = run_dir.checkpoints / "best.pt"
-    load_model_state(model, load_checkpoint(path)["model"], path)
+    load_model_state(model, load_checkpoint(path, required=("model",))["model"], path)
     test_pred = predict(model, data, data.test_x, device)
     val_pred = predict(model, data, data.val_x, device)
     metrics: dict[str, Any] = {
@@ -220,7 +220,7 @@ def evaluate_models(
     members = None
     if ensemble is not None:
         path = run_dir.checkpoints / "ensemble" / "best.pt"
-        load_model_state(ensemble, load_checkpoint(path)["model"], path)
+        load_model_state(ensemble, load_checkpoint(path, required=("model",))["model"], path)
         members = predict(ensemble, data, grid, device)  # (K, GRID_POINTS)
         curves["band"] = (members.mean(axis=0), members.std(axis=0))
         ensemble_test = predict(ensemble, data, data.test_x, device).mean(axis=0)

@@ -165,7 +165,8 @@ class DQNTrainer:
     def load_state(self, state: dict[str, Any], path: Path | str = "state") -> None:
         path = Path(path)
         check_checkpoint(state, path, self.cfg.env, self.q_net)
-        require_keys(state, ["target", "optimizer", "step", "history", "numpy_rng", "torch_rng"], path)
+        keys = ["target", "optimizer", "step", "episode", "history", "numpy_rng", "torch_rng"]
+        require_keys(state, [*keys, "best_eval", "best_step", "solved_step", "train_seconds"], path)
         self.q_net.load_state_dict(state["model"])
         self.target_net.load_state_dict(state["target"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -355,7 +356,7 @@ def load_q_network(path: Path, cfg: DQNConfig) -> QNetwork:
     """The Q-network stored at ``path``, checked against ``cfg``'s env and network size."""
     info = env_info(cfg.env)
     q_net = build_q_network(cfg, info)
-    state = load_checkpoint(path)
+    state = load_checkpoint(path, required=("model", "env"))
     check_checkpoint(state, path, cfg.env, q_net)
     q_net.load_state_dict(state["model"])
     q_net.eval()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pickle
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,11 @@ def _first_line(err: BaseException, prefer: str = "") -> str:
     return (chosen or type(err).__name__)[:200]
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint dict safely; any problem is a CheckpointError naming the file."""
+def load_checkpoint(path: str | Path, required: Iterable[str] = ()) -> dict[str, Any]:
+    """Load a checkpoint dict safely; any problem is a CheckpointError naming the file.
+
+    With ``required`` (e.g. ``("model",)``) it must also be one of dlrl's: see :func:`require_keys`.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
@@ -75,13 +79,69 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({_first_line(err)})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a checkpoint (expected a dict, got {type(state).__name__})")
+    required = tuple(required)
+    if required:
+        require_keys(state, required, path)
     return state
 
 
-def require_keys(state: dict[str, Any], keys: list[str], path: str | Path) -> None:
+# Entries holding a model's state dict (str keys, tensor values).
+STATE_DICT_ENTRIES = ("model", "target")
+# What the other entries dlrl writes hold (bool is not an int here, though Python says it is).
+_INT, _NUMBER, _STR, _DICT = (
+    ((int,), "an int"),
+    ((int, float), "a number"),
+    ((str,), "a str"),
+    ((dict,), "a dict"),
+)
+ENTRY_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    **dict.fromkeys(["epoch", "best_epoch", "waited", "step", "episode", "seed", "best_step"], _INT),
+    **dict.fromkeys(["labels", "num_classes"], _INT),
+    **dict.fromkeys(["best_metric", "best_eval", "train_seconds", "test_accuracy"], _NUMBER),
+    **dict.fromkeys(["env", "exploration", "mode", "variant"], _STR),
+    **dict.fromkeys(["optimizer", "config", "autoencoder_config", "numpy_rng"], _DICT),
+    "scheduler": ((dict, type(None)), "a dict or None"),
+    "solved_step": ((int, type(None)), "an int or None"),
+    "history": ((list, dict), "a list or dict"),
+    "torch_rng": ((torch.Tensor,), "a tensor"),
+    "finished": ((bool,), "a bool"),
+}
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def _entry_problem(key: str, value: Any) -> str | None:
+    """Why ``value`` cannot be checkpoint entry ``key`` (None if it can, or if ``key`` is not known)."""
+    kind = _a(type(value).__name__)
+    if key in STATE_DICT_ENTRIES:
+        if not isinstance(value, dict):
+            return f"{key} is {kind}, not a state dict of tensors"
+        for name, tensor in value.items():
+            if not isinstance(name, str):
+                return f"{key} is not a state dict of tensors (key {name!r} is {_a(type(name).__name__)})"
+            if not isinstance(tensor, torch.Tensor):
+                return f"{key} is not a state dict of tensors ({name} is {_a(type(tensor).__name__)})"
+        return None
+    if key not in ENTRY_TYPES:
+        return None
+    types, described = ENTRY_TYPES[key]
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        return f"{key} is {kind}, not {described}"
+    return None
+
+
+def require_keys(state: dict[str, Any], keys: Iterable[str], path: str | Path) -> None:
+    """One-line CheckpointError unless ``state`` holds ``keys`` and every entry dlrl knows has its type
+    (model weights are a state dict of tensors, an epoch an int, ...)."""
     missing = [k for k in keys if k not in state]
     if missing:
         raise CheckpointError(f"{path}: not a dlrl checkpoint (missing {', '.join(missing)})")
+    for key, value in state.items():
+        problem = _entry_problem(key, value) if isinstance(key, str) else None
+        if problem:
+            raise CheckpointError(f"{path}: not a dlrl checkpoint ({problem})")
 
 
 def load_model_state(model: nn.Module, state_dict: Any, path: str | Path) -> None:
@@ -105,7 +165,6 @@ def load_model_state(model: nn.Module, state_dict: Any, path: str | Path) -> Non
 
 def restore_model(model: nn.Module, path: str | Path) -> dict[str, Any]:
     """Load the checkpoint at ``path`` into ``model`` (safely, checking its 'model' entry); return it."""
-    state = load_checkpoint(path)
-    require_keys(state, ["model"], path)
+    state = load_checkpoint(path, required=("model",))
     load_model_state(model, state["model"], path)
     return state

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from dlrl.errors import CheckpointError
-from dlrl.train.checkpoint import load_checkpoint, require_keys, save_checkpoint
+from dlrl.train.checkpoint import load_checkpoint, save_checkpoint
 from dlrl.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,7 @@ class Monitor:
 
 def _resume(trainer: Trainer, path: Path, result: FitResult) -> None:
     """Continue ``trainer`` and ``result`` from the checkpoint at ``path`` (its model, optimizer, RNG)."""
-    state = load_checkpoint(path)
-    require_keys(state, ["model", "optimizer", "epoch", "history"], path)
+    state = load_checkpoint(path, required=("model", "optimizer", "epoch", "history"))
     trainer.load_state(state, path)
     if "torch_rng" in state:
         try:

@@ -15,7 +15,7 @@ from dlrl.errors import CheckpointError
 from dlrl.models.autoencoder import AutoEncoder
 from dlrl.models.vae import VAE, vae_loss
 from dlrl.rundir import RunDir
-from dlrl.train.checkpoint import load_checkpoint, load_model_state, require_keys
+from dlrl.train.checkpoint import load_checkpoint, load_model_state
 from dlrl.train.optim import make_optimization
 from dlrl.train.trainer import Trainer
 
@@ -132,8 +132,7 @@ def load_trained(
 ) -> AutoEncoder | VAE:
     """Rebuild the model from ``cfg`` and load checkpoints/<name>; mismatches are CheckpointErrors."""
     path = run_dir.checkpoints / name
-    state = load_checkpoint(path)
-    require_keys(state, ["model"], path)
+    state = load_checkpoint(path, required=("model",))
     if state.get("variant", cfg.variant) != cfg.variant:
         raise CheckpointError(
             f"{path}: checkpoint is a '{state['variant']}' model, config says '{cfg.variant}'"
