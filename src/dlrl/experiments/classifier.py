@@ -436,7 +436,7 @@ def evaluate_model(
     figures: confusion matrix, predictions, labels)."""
     tested = checkpoint_to_test(cfg)
     path = run_dir.checkpoints / f"{tested}.pt"
-    load_model_state(model, load_checkpoint(path, required=("model",))["model"], path)
+    load_model_state(model, load_checkpoint(path)["model"], path)
     bf16 = use_bf16(cfg, device)
     mirror = hflip_enabled(cfg) and cfg.augment.test_hflip
     shift = cfg.augment.max_shift > 0 and cfg.augment.test_shift
