@@ -1,8 +1,9 @@
-"""Config of DQN on Gymnasium classic control (Part 3), with a shipped preset per environment.
+"""Config of DQN on Gymnasium environments (Part 3), with a shipped preset per environment.
 
-The class defaults are the CartPole-v1 recipe. ``env=Acrobot-v1`` (or MountainCar-v0) fills every key the
-user did not set from that environment's preset in PRESETS, so the preset follows the env wherever the
-config comes from: ``--env``, a config file, ``dlrl run`` or ``dlrl tune``.
+The class defaults are the CartPole-v1 recipe (state vector). ``env=Acrobot-v1`` (or MountainCar-v0,
+LunarLander-v3) fills every key the user did not set from that environment's preset in PRESETS, and
+``obs_type=pixels`` from PIXEL_PRESETS, so the preset follows the env wherever the config comes from:
+``--env``, a config file, ``dlrl run`` or ``dlrl tune``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,41 @@ class QNetConfig(Config):
     """Hidden activation."""
     dueling: bool = False
     """Dueling head: Q = V(s) + A(s, a) - mean A (small action differences learnt apart from the value)."""
+    conv_channels: list[PositiveInt] = Field(default_factory=lambda: [16, 32])
+    """Output channels of the conv layers (obs_type=pixels only; hidden_sizes is then the head after them)."""
+    conv_kernels: list[PositiveInt] = Field(default_factory=lambda: [8, 4])
+    """Kernel size of each conv layer (pixels only)."""
+    conv_strides: list[PositiveInt] = Field(default_factory=lambda: [4, 2])
+    """Stride of each conv layer (pixels only)."""
+
+    @model_validator(mode="after")
+    def _same_conv_lengths(self) -> QNetConfig:
+        if not len(self.conv_channels) == len(self.conv_kernels) == len(self.conv_strides):
+            raise ValueError("conv_channels, conv_kernels and conv_strides must have the same length")
+        return self
+
+
+class PixelConfig(Config):
+    crop: list[int] | None = None
+    """[top, bottom, left, right] of the rendered frame that is kept, in pixels (None: the whole frame)."""
+    size: list[PositiveInt] = Field(default_factory=lambda: [32, 96])
+    """[H, W] of each downsampled grey frame (area averaging)."""
+    frame_stack: int = Field(4, gt=0)
+    """Frames per observation (the last k): 2 or more make velocities observable."""
+
+    @field_validator("crop")
+    @classmethod
+    def _four(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (len(value) != 4 or min(value) < 0):
+            raise ValueError("crop must be [top, bottom, left, right], non-negative pixels")
+        return value
+
+    @field_validator("size")
+    @classmethod
+    def _two(cls, value: list[int]) -> list[int]:
+        if len(value) != 2:
+            raise ValueError("size must be [H, W]")
+        return value
 
 
 class ExplorationConfig(Config):
@@ -50,7 +86,13 @@ class DQNConfig(ExperimentConfig):
     threads: int | None = Field(1, gt=0)
     """Torch intra-op threads per training process."""
     env: str = "CartPole-v1"
-    """Gymnasium environment id (discrete actions); CartPole-v1, Acrobot-v1, MountainCar-v0 ship presets."""
+    """Gymnasium environment id (discrete actions); CartPole-v1, Acrobot-v1, MountainCar-v0, LunarLander-v3
+    ship presets."""
+    obs_type: Literal["state", "pixels"] = "state"
+    """What the agent observes: the env's state vector, or only its rendered frames (rgb_array) processed
+    as set in 'pixels'; CartPole-v1 ships a pixel preset."""
+    pixels: PixelConfig = PixelConfig()
+    """Frame pipeline of obs_type=pixels: crop, grey, downsample, stack."""
     seeds: list[int] | None = None
     """Seeds to train, each its own run (None: just 'seed'); run in parallel processes."""
     explorations: list[Literal["epsilon", "softmax"]] = Field(default_factory=lambda: ["epsilon"])
@@ -104,6 +146,10 @@ class DQNConfig(ExperimentConfig):
     """Stop early once a periodic evaluation's (confirmed) mean reaches this (None: never)."""
     log_every: int = Field(250, gt=0)
     """Environment steps between loss / Q-value log rows."""
+    checkpoint_every: int | None = Field(2000, gt=0)
+    """Env steps between last.pt checkpoints (the run with its replay memory, written at the first evaluation
+    this many steps after the last one; None: at every evaluation). --resume continues from it bit for bit;
+    a CartPole last.pt takes ~20 ms to write, too much for every 100-step evaluation."""
 
     QUICK: ClassVar[dict[str, Any]] = {
         "total_steps": 3000,
@@ -130,7 +176,11 @@ class DQNConfig(ExperimentConfig):
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("env") in PRESETS:
+        if not isinstance(data, dict):
+            return data
+        if data.get("obs_type") == "pixels":
+            data = _fill(data, PIXEL_PRESETS.get(data.get("env", "CartPole-v1"), PIXEL_PRESETS["*"]))
+        if data.get("env") in PRESETS:
             return _fill(data, PRESETS[data["env"]])
         return data
 
@@ -190,3 +240,27 @@ PRESETS: dict[str, dict[str, Any]] = {
         "eval_episodes": 10,
     },
 }
+
+# obs_type=pixels: settings on top of the class defaults, per env ("*": any other env), applied before the
+# env's own preset (so a pixel key wins over the state preset's).
+PIXEL_PRESETS: dict[str, dict[str, Any]] = {
+    "*": {
+        "model": {"hidden_sizes": [256], "dueling": True},
+        "total_steps": 200_000,
+        "buffer_size": 100_000,
+        "batch_size": 32,
+        "learning_starts": 5_000,
+        "train_freq": 4,
+        "gradient_steps": 1,
+        "lr": 2.5e-4,
+        "huber": True,
+        "exploration": {"epsilon_steps": 30_000, "epsilon_end": 0.02},
+        "eval_every": 10_000,
+        "eval_episodes": 10,
+        "confirm_episodes": 30,
+        "log_every": 1_000,
+    },
+    # CartPole-v1 renders 400x600; the cart and pole stay within rows 172-315, the cart within the width
+    "CartPole-v1": {"pixels": {"crop": [160, 320, 0, 600], "size": [32, 96], "frame_stack": 4}},
+}
+PIXEL_PRESETS["CartPole-v1"] = _fill(PIXEL_PRESETS["CartPole-v1"], PIXEL_PRESETS["*"])

@@ -44,3 +44,51 @@ class QNetwork(nn.Module):
             return out
         value, advantage = out[:, :1], out[:, 1:]  # (B, 1), (B, num_actions)
         return value + advantage - advantage.mean(dim=1, keepdim=True)
+
+
+def conv_output_size(size: int, kernel: int, stride: int) -> int:
+    """Length of one spatial axis after an unpadded convolution."""
+    return (size - kernel) // stride + 1
+
+
+class ConvQNetwork(nn.Module):
+    """Q-network on stacked uint8 frames (B, k, H, W): [Conv2d -> activation] * len(channels), then the
+    same MLP head as QNetwork (hidden_sizes, optionally dueling) on the flattened features.
+
+    Pixels are scaled to [0, 1] inside ``forward``, so the replay memory and the acting code keep uint8
+    frames (or floats of the same 0..255 values).
+    """
+
+    def __init__(
+        self,
+        obs_shape: tuple[int, ...],
+        num_actions: int,
+        channels: list[int],
+        kernels: list[int],
+        strides: list[int],
+        hidden_sizes: list[int],
+        activation: str = "relu",
+        dueling: bool = False,
+    ):
+        super().__init__()
+        if not (len(channels) == len(kernels) == len(strides)):
+            raise ValueError("conv channels, kernels and strides must have the same length")
+        stack, height, width = obs_shape
+        self.obs_shape = tuple(obs_shape)
+        self.num_actions = num_actions
+        layers: list[nn.Module] = []
+        in_channels = stack
+        for out_channels, kernel, stride in zip(channels, kernels, strides, strict=True):
+            layers += [nn.Conv2d(in_channels, out_channels, kernel, stride), ACTIVATIONS[activation]()]
+            height, width = conv_output_size(height, kernel, stride), conv_output_size(width, kernel, stride)
+            if height <= 0 or width <= 0:
+                raise ValueError(
+                    f"the conv layers shrink the {obs_shape[1]}x{obs_shape[2]} frames to nothing "
+                    f"(kernel {kernel}, stride {stride}); use larger frames or smaller kernels"
+                )
+            in_channels = out_channels
+        self.features = nn.Sequential(*layers, nn.Flatten())  # (B, k, H, W) -> (B, C * h * w)
+        self.head = QNetwork((in_channels * height * width,), num_actions, hidden_sizes, activation, dueling)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(obs.float() / 255.0))  # (B, k, H, W) -> (B, num_actions)

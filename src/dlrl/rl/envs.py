@@ -1,4 +1,4 @@
-"""Gymnasium helpers: validated construction, space sizes, seeding."""
+"""Gymnasium helpers: validated construction, space sizes, the agent's env (state vector or pixels)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 
 from dlrl.errors import DlrlError
+from dlrl.rl.pixels import PixelObservation
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,47 @@ def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
     return env
 
 
-def env_info(env_id: str) -> EnvInfo:
-    """Spaces of ``env_id``; a continuous (or otherwise non-Discrete) action space is a one-line error."""
+@dataclass(frozen=True)
+class EnvMaker:
+    """How an agent's environments are made: the Gymnasium id and, with ``pixels``, the frame pipeline
+    (crop: top, bottom, left, right of the rendered frame or None; size: (H, W); stack: frames per
+    observation). Calling it makes one env; ``render=True`` also renders frames for a video."""
+
+    env_id: str
+    pixels: bool = False
+    crop: tuple[int, ...] | None = None
+    size: tuple[int, ...] = (32, 96)
+    stack: int = 4
+
+    def __call__(self, render: bool = False) -> gym.Env:
+        if not self.pixels:
+            return make_env(self.env_id, render_mode="rgb_array" if render else None)
+        check_renders(self.env_id)
+        env = make_env(self.env_id, render_mode="rgb_array")
+        try:
+            return PixelObservation(env, self.crop, self.size, self.stack)
+        except ValueError as err:
+            env.close()
+            raise DlrlError(f"env '{self.env_id}': pixels: {err}") from None
+
+
+def check_renders(env_id: str) -> None:
+    """One-line DlrlError unless ``env_id`` renders rgb_array frames (what a pixel agent sees)."""
     env = make_env(env_id)
+    modes = list(env.metadata.get("render_modes") or [])
+    env.close()
+    if "rgb_array" not in modes:
+        raise DlrlError(
+            f"env '{env_id}': obs_type=pixels needs rgb_array rendering, this environment renders "
+            f"{', '.join(modes) or 'nothing'}"
+        )
+
+
+def env_info(env: str | EnvMaker) -> EnvInfo:
+    """Spaces of the env; a continuous (or otherwise non-Discrete) action space is a one-line error."""
+    maker = env if isinstance(env, EnvMaker) else EnvMaker(env)
+    env_id = maker.env_id
+    env = maker()
     try:
         if not isinstance(env.action_space, gym.spaces.Discrete):
             kind = (

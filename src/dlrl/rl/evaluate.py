@@ -6,14 +6,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlrl.rl.envs import make_env
+from dlrl.rl.envs import EnvMaker
+from dlrl.rl.pixels import PixelObservation, side_by_side
+
+
+def _maker(env: str | EnvMaker) -> EnvMaker:
+    return env if isinstance(env, EnvMaker) else EnvMaker(env)
 
 
 class GreedyEvaluator:
     """Runs ``episodes`` greedy episodes in lockstep on their own envs, one batched forward per step."""
 
-    def __init__(self, env_id: str, episodes: int):
-        self.envs = [make_env(env_id) for _ in range(episodes)]
+    def __init__(self, env: str | EnvMaker, episodes: int):
+        maker = _maker(env)
+        self.envs = [maker() for _ in range(episodes)]
 
     def close(self) -> None:
         for env in self.envs:
@@ -41,9 +47,9 @@ class GreedyEvaluator:
         return totals
 
 
-def greedy_returns(q_net: nn.Module, env_id: str, episodes: int, seed: int) -> np.ndarray:
+def greedy_returns(q_net: nn.Module, env: str | EnvMaker, episodes: int, seed: int) -> np.ndarray:
     """Returns of ``episodes`` greedy episodes on fresh env instances seeded ``seed``, ``seed + 1``, ..."""
-    evaluator = GreedyEvaluator(env_id, episodes)
+    evaluator = GreedyEvaluator(env, episodes)
     try:
         return evaluator.returns(q_net, seed)
     finally:
@@ -52,27 +58,35 @@ def greedy_returns(q_net: nn.Module, env_id: str, episodes: int, seed: int) -> n
 
 @torch.no_grad()
 def greedy_frames(
-    q_net: nn.Module, env_id: str, episodes: int, seed: int, every: int = 1
+    q_net: nn.Module, env: str | EnvMaker, episodes: int, seed: int, every: int = 1
 ) -> tuple[list[np.ndarray], list[float]]:
-    """RGB frames (H, W, 3) uint8 of greedy episodes (every ``every``-th frame) and their returns."""
-    env = make_env(env_id, render_mode="rgb_array")
+    """RGB frames (H, W, 3) uint8 of greedy episodes (every ``every``-th frame) and their returns.
+
+    A pixel agent's frames show the rendered screen beside the processed frames it acted on."""
+    env_ = _maker(env)(render=True)
     frames: list[np.ndarray] = []
     returns: list[float] = []
     q_net.eval()
+
+    def frame(obs: np.ndarray) -> np.ndarray:
+        if isinstance(env_, PixelObservation):
+            return side_by_side(env_.last_rgb, obs)
+        return np.asarray(env_.render())
+
     try:
         for episode in range(episodes):
-            obs, _ = env.reset(seed=seed + episode)
+            obs, _ = env_.reset(seed=seed + episode)
             total, t, done = 0.0, 0, False
             while not done:
                 if t % every == 0:
-                    frames.append(np.asarray(env.render()))
+                    frames.append(frame(obs))
                 action = int(q_net(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)).argmax())
-                obs, reward, terminated, truncated, _ = env.step(action)
+                obs, reward, terminated, truncated, _ = env_.step(action)
                 total += float(reward)
                 done = terminated or truncated
                 t += 1
-            frames.append(np.asarray(env.render()))
+            frames.append(frame(obs))
             returns.append(total)
     finally:
-        env.close()
+        env_.close()
     return frames, returns
