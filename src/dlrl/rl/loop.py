@@ -1,8 +1,13 @@
 """The DQN training loop: act, store, learn, sync the target, evaluate greedily, checkpoint.
 
 Plain for-loop over environment steps, in the order of cleanrl's dqn.py. It writes only checkpoints
-(``last.pt`` at every evaluation, ``best.pt`` when the evaluation mean improves); histories come back in the
+(``last.pt`` at evaluations, ``best.pt`` when the evaluation score improves); histories come back in the
 result (and live in the checkpoint, so a resumed run keeps them).
+
+``last.pt`` holds everything the run depends on: weights, target net, Adam, the replay memory, every random
+generator, counters and the current episode's actions since its seeded reset. Resuming replays those
+actions on a fresh env (Gymnasium's envs are deterministic given the reset seed and the actions), so a run
+killed at any point and resumed ends with the same numbers bit for bit as one never interrupted.
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from dlrl.config.dqn import DQNConfig
 from dlrl.errors import CheckpointError
-from dlrl.models.qnet import QNetwork
-from dlrl.rl.buffer import ReplayBuffer
+from dlrl.models.qnet import ConvQNetwork, QNetwork
+from dlrl.rl.buffer import FrameReplayBuffer, ReplayBuffer, check_replay_fits, replay_state_bytes
 from dlrl.rl.dqn import dqn_update, polyak_update
-from dlrl.rl.envs import EnvInfo, env_info, make_env
+from dlrl.rl.envs import EnvInfo, EnvMaker, env_info
 from dlrl.rl.evaluate import GreedyEvaluator
 from dlrl.rl.exploration import boltzmann_action, schedule_value
 from dlrl.train.checkpoint import load_checkpoint, load_model_state, require_keys, save_checkpoint
@@ -36,9 +42,38 @@ FINAL_SEED_OFFSET = 20_000_000
 CONFIRM_SEED_OFFSET = 30_000_000
 
 
-def build_q_network(cfg: DQNConfig, info: EnvInfo) -> QNetwork:
+def env_maker(cfg: DQNConfig) -> EnvMaker:
+    """How ``cfg``'s agent envs are made: the state vector, or the frame pipeline of obs_type=pixels."""
+    if cfg.obs_type == "state":
+        return EnvMaker(cfg.env)
+    p = cfg.pixels
+    return EnvMaker(cfg.env, True, tuple(p.crop) if p.crop else None, tuple(p.size), p.frame_stack)
+
+
+def build_q_network(cfg: DQNConfig, info: EnvInfo) -> nn.Module:
+    """An MLP on the state vector, or a conv net on stacked frames (obs_type=pixels)."""
     m = cfg.model
+    if cfg.obs_type == "pixels":
+        return ConvQNetwork(
+            info.obs_shape,
+            info.num_actions,
+            m.conv_channels,
+            m.conv_kernels,
+            m.conv_strides,
+            m.hidden_sizes,
+            m.activation,
+            m.dueling,
+        )
     return QNetwork(info.obs_shape, info.num_actions, m.hidden_sizes, m.activation, m.dueling)
+
+
+def build_replay(cfg: DQNConfig, info: EnvInfo, agents: int = 1) -> ReplayBuffer | FrameReplayBuffer:
+    """The replay memory, after checking that ``agents`` of it fit in the memory available."""
+    frames = cfg.obs_type == "pixels"
+    check_replay_fits(cfg.buffer_size, info.obs_shape, frames, agents)
+    if frames:
+        return FrameReplayBuffer(cfg.buffer_size, info.obs_shape)
+    return ReplayBuffer(cfg.buffer_size, info.obs_shape)
 
 
 def exploration_value(cfg: DQNConfig, exploration: str, step: int) -> float:
@@ -63,13 +98,19 @@ class TrainResult:
     stopped_early: bool = False
     train_seconds: float = 0.0
     resumed_from: int = 0
+    checkpoint: dict[str, float] = field(default_factory=dict)  # last.pt: bytes, replay_bytes, write seconds
 
 
-def check_checkpoint(state: dict[str, Any], path: Path, env_id: str, q_net: QNetwork) -> None:
-    """One-line CheckpointError if ``state`` is from another environment or network size."""
+def check_checkpoint(
+    state: dict[str, Any], path: Path, env_id: str, q_net: nn.Module, obs_type: str = "state"
+) -> None:
+    """One-line CheckpointError if ``state`` is from another environment, observation type or network."""
     require_keys(state, ["model", "env"], path)
     if state["env"] != env_id:
         raise CheckpointError(f"{path}: checkpoint is for env '{state['env']}', not '{env_id}'")
+    stored = state.get("obs_type", "state")
+    if stored != obs_type:
+        raise CheckpointError(f"{path}: checkpoint is for obs_type={stored}, not obs_type={obs_type}")
     load_model_state(copy.deepcopy(q_net), state["model"], path)  # raises on a different network size
 
 
@@ -84,6 +125,13 @@ class UpdateStats:
         self.q_sum += q_mean
         self.count += 1
 
+    def state(self) -> dict[str, Any]:
+        return {"loss_sum": self.loss_sum.clone(), "q_sum": self.q_sum.clone(), "count": self.count}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.loss_sum, self.q_sum = state["loss_sum"].clone(), state["q_sum"].clone()
+        self.count = int(state["count"])
+
     def row(self, step: int, exploration: float) -> dict[str, float]:
         """The log row of ``step``, then start over."""
         row = {"step": step, "exploration": exploration}
@@ -97,14 +145,15 @@ class UpdateStats:
 
 class DQNTrainer:
     """One DQN agent that can be trained a chunk of steps at a time (the CLI runs it to the end; a search
-    reports after every evaluation). ``state()`` / ``load_state()`` hold everything but the replay memory
-    and the env's position in its episode: a restored agent starts a new episode and refills its replay
-    memory for ``learning_starts`` steps before learning again."""
+    reports after every evaluation). ``state()`` / ``load_state()`` hold everything the rest of the run
+    depends on, the replay memory included, so a restored agent continues exactly where it was."""
 
     def __init__(self, cfg: DQNConfig, exploration: str, seed: int, checkpoint_dir: Path | None = None):
         self.cfg, self.exploration, self.seed, self.checkpoint_dir = cfg, exploration, seed, checkpoint_dir
-        self.info = info = env_info(cfg.env)
+        self.maker = env_maker(cfg)
+        self.info = info = env_info(self.maker)
         self.solve_at = cfg.solve_return if cfg.solve_return is not None else info.reward_threshold
+        self.replay = build_replay(cfg, info)  # first: a replay memory too large fails before anything else
         torch.manual_seed(seed)
         self.q_net = build_q_network(cfg, info)
         self.target_net = copy.deepcopy(self.q_net)
@@ -117,23 +166,25 @@ class DQNTrainer:
         self.result = TrainResult(steps=0)
         self.step, self.episode = 0, 0
         self.learn_from = cfg.learning_starts
-        self.env = make_env(cfg.env)
-        self.evaluator = GreedyEvaluator(cfg.env, cfg.eval_episodes)
+        self.updates = UpdateStats()  # kept across train() calls: chunked training logs as one call does
+        self.env = self.maker()
+        self.evaluator = GreedyEvaluator(self.maker, cfg.eval_episodes)
         # a high periodic evaluation is re-checked on more episodes before it counts (noisy 20-episode means)
         self.confirmer = (
-            GreedyEvaluator(cfg.env, cfg.confirm_episodes)
+            GreedyEvaluator(self.maker, cfg.confirm_episodes)
             if cfg.confirm_episodes is not None and self.solve_at is not None
             else None
         )
-        self.replay = ReplayBuffer(cfg.buffer_size, info.obs_shape)
         self._obs_tensor = torch.zeros((1, *info.obs_shape))  # reused for every action choice
         self._obs_view = self._obs_tensor.numpy()[0]
         self.done = False
+        self.checkpoint_step = 0  # step of the last last.pt
         self._new_episode()
 
     def _new_episode(self) -> None:
         self.obs, _ = self.env.reset(seed=self.seed + self.episode)
         self.episode_return, self.episode_length = 0.0, 0
+        self.episode_actions: list[int] = []  # since the seeded reset: what recreates the env on resume
 
     def close(self) -> None:
         self.env.close()
@@ -141,15 +192,18 @@ class DQNTrainer:
         if self.confirmer is not None:
             self.confirmer.close()
 
-    def state(self) -> dict[str, Any]:
+    def state(self, replay: bool = True) -> dict[str, Any]:
+        """Everything to continue this run exactly (``replay=False``: all but the replay memory and the
+        current episode, as in best.pt, which is for evaluation)."""
         r = self.result
-        return {
+        state = {
             "model": self.q_net.state_dict(),
             "target": self.target_net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "step": self.step,
             "episode": self.episode,
             "env": self.info.env_id,
+            "obs_type": self.cfg.obs_type,
             "exploration": self.exploration,
             "seed": self.seed,
             "config": self.cfg.model_dump(mode="json"),
@@ -157,14 +211,30 @@ class DQNTrainer:
             "best_eval": float(r.best_eval),
             "best_step": r.best_step,
             "solved_step": r.solved_step,
+            "stopped_early": r.stopped_early,
             "train_seconds": float(r.train_seconds),
             "numpy_rng": self.rng.bit_generator.state,
             "torch_rng": self.torch_gen.get_state(),
+            "torch_global_rng": torch.get_rng_state(),  # weight re-initialisation (reset_every)
         }
+        if replay:
+            state["run"] = {
+                "replay": self.replay.state_dict(),
+                "learn_from": self.learn_from,
+                "updates": self.updates.state(),
+                "obs": torch.from_numpy(np.array(self.obs, copy=True)),
+                "episode_return": float(self.episode_return),
+                "episode_length": self.episode_length,
+                "episode_actions": torch.tensor(self.episode_actions, dtype=torch.int64),
+                "checkpoint_step": self.step,
+            }
+        return state
 
     def load_state(self, state: dict[str, Any], path: Path | str = "state") -> None:
+        """Continue from ``state``: exactly when it holds the run (replay memory, episode), else from a fresh
+        episode with the replay memory refilled for learning_starts steps first."""
         path = Path(path)
-        check_checkpoint(state, path, self.cfg.env, self.q_net)
+        check_checkpoint(state, path, self.cfg.env, self.q_net, self.cfg.obs_type)
         keys = ["target", "optimizer", "step", "episode", "history", "numpy_rng", "torch_rng"]
         require_keys(state, [*keys, "best_eval", "best_step", "solved_step", "train_seconds"], path)
         self.q_net.load_state_dict(state["model"])
@@ -172,6 +242,8 @@ class DQNTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.rng.bit_generator.state = state["numpy_rng"]
         self.torch_gen.set_state(state["torch_rng"])
+        if "torch_global_rng" in state:
+            torch.set_rng_state(state["torch_global_rng"])
         self.step, self.episode = int(state["step"]), int(state["episode"])
         history = state["history"]
         self.result = TrainResult(
@@ -182,38 +254,83 @@ class DQNTrainer:
             best_eval=float(state["best_eval"]),
             best_step=int(state["best_step"]),
             solved_step=state["solved_step"],
+            stopped_early=bool(state.get("stopped_early", False)),
             train_seconds=float(state["train_seconds"]),
             resumed_from=self.step,
         )
-        # the replay memory is not in the checkpoint: refill it before learning again
-        self.learn_from = self.step + self.cfg.learning_starts
+        self.done = self.result.stopped_early or self.step >= self.cfg.total_steps
         self._new_episode()
+        if "run" in state:
+            self._load_run(state["run"], path)
+        else:  # a state without the replay memory: refill it before learning again
+            self.learn_from = self.step + self.cfg.learning_starts
+
+    def _load_run(self, run: dict[str, Any], path: Path) -> None:
+        """Replay memory, update statistics and the env in the middle of its episode (actions replayed)."""
+        require_keys(run, ["replay", "learn_from", "updates", "obs", "episode_actions"], path)
+        try:
+            self.replay.load_state_dict(run["replay"])
+        except (ValueError, KeyError, RuntimeError, TypeError) as err:
+            raise CheckpointError(f"{path}: replay memory does not fit this config ({err})") from None
+        self.learn_from = int(run["learn_from"])
+        self.updates.load_state(run["updates"])
+        self.checkpoint_step = int(run.get("checkpoint_step", self.step))
+        obs = self.obs
+        actions = run["episode_actions"].tolist()
+        for action in actions:
+            obs = self.env.step(action)[0]
+        if not np.array_equal(np.asarray(obs), run["obs"].numpy()):
+            raise CheckpointError(
+                f"{path}: replaying the episode's {len(actions)} actions from its reset seed does not give "
+                "the saved observation (a non-deterministic environment?); cannot resume exactly"
+            )
+        self.obs = obs
+        self.episode_return, self.episode_length = float(run["episode_return"]), int(run["episode_length"])
+        self.episode_actions = actions
 
     def reset_networks(self) -> None:
         """Fresh weights for the online and target nets and a fresh Adam state; the replay memory stays."""
         for module in self.q_net.modules():
-            if isinstance(module, torch.nn.Linear):
+            if isinstance(module, nn.Linear | nn.Conv2d):
                 module.reset_parameters()
         polyak_update(self.q_net, self.target_net, 1.0)
         self.optimizer.state.clear()
 
     def _save(self, name: str) -> None:
-        if self.checkpoint_dir is not None:
-            save_checkpoint(self.checkpoint_dir / name, self.state())
+        """best.pt: weights and counters (for evaluation); last.pt: the whole run, timed and measured."""
+        if self.checkpoint_dir is None:
+            return
+        if name != "last.pt":
+            save_checkpoint(self.checkpoint_dir / name, self.state(replay=False))
+            return
+        started = time.perf_counter()
+        state = self.state()
+        save_checkpoint(self.checkpoint_dir / name, state)
+        self.checkpoint_step = self.step
+        self.result.checkpoint = {
+            "bytes": (self.checkpoint_dir / name).stat().st_size,
+            "replay_bytes": replay_state_bytes(state["run"]["replay"]),
+            "seconds": round(time.perf_counter() - started, 4),
+        }
+
+    def _checkpoint_due(self, step: int) -> bool:
+        every = self.cfg.checkpoint_every
+        return every is None or step - self.checkpoint_step >= every or step >= self.cfg.total_steps
 
     def train(self, until: int, on_eval: Callable[[dict[str, float]], bool] | None = None) -> TrainResult:
         """Train up to env step ``until`` (capped at total_steps), evaluating every eval_every steps.
 
         Each step in cleanrl's order: act, store the transition, learn, sync the target network."""
-        cfg, result, replay, env = self.cfg, self.result, self.replay, self.env
+        cfg, result, replay, env, updates = self.cfg, self.result, self.replay, self.env, self.updates
         obs, episode_return, episode_length = self.obs, self.episode_return, self.episode_length
-        updates = UpdateStats()
+        actions = self.episode_actions
         started = time.perf_counter()
         step = self.step
         until = min(until, cfg.total_steps)
         for step in range(self.step + 1, until + 1):
             value = exploration_value(cfg, self.exploration, step)
             action = self._act(obs, value)
+            actions.append(action)
             next_obs, reward, terminated, truncated, _ = env.step(action)
             reward = float(reward)
             replay.add(obs, action, reward, next_obs, terminated)  # truncation still bootstraps
@@ -222,6 +339,7 @@ class DQNTrainer:
             if terminated or truncated:
                 obs = self._end_episode(step, episode_return, episode_length)
                 episode_return, episode_length = 0.0, 0
+                actions = self.episode_actions = []
             else:
                 obs = next_obs
             if step >= self.learn_from and step % cfg.train_freq == 0:
@@ -233,12 +351,11 @@ class DQNTrainer:
             if step % cfg.log_every == 0:
                 result.updates.append(updates.row(step, value))
             if step % cfg.eval_every == 0 or step == cfg.total_steps:
-                self.step = step
+                self.step = step  # what a checkpoint taken by the evaluation records
+                self.obs, self.episode_return, self.episode_length = obs, episode_return, episode_length
                 result.train_seconds += time.perf_counter() - started
                 started = time.perf_counter()
                 if self._evaluate(step, on_eval):
-                    result.stopped_early = step < cfg.total_steps
-                    self.done = True
                     break
         self.step = result.steps = step
         self.obs, self.episode_return, self.episode_length = obs, episode_return, episode_length
@@ -268,6 +385,7 @@ class DQNTrainer:
         return obs
 
     def _learn(self, updates: UpdateStats) -> None:
+        """gradient_steps updates on replay batches drawn with the agent's own torch generator."""
         cfg = self.cfg
         for _ in range(cfg.gradient_steps):
             batch = self.replay.sample(cfg.batch_size, self.torch_gen)
@@ -316,10 +434,14 @@ class DQNTrainer:
         result.steps = step
         if improved:
             self._save("best.pt")
-        self._save("last.pt")
         stop = cfg.stop_return is not None and score >= cfg.stop_return
         if on_eval is not None and on_eval(row) is False:
             stop = True
+        if stop:  # before last.pt: a run resumed from it must not train on past the stop
+            result.stopped_early = step < cfg.total_steps
+            self.done = True
+        if stop or self._checkpoint_due(step):
+            self._save("last.pt")
         return stop
 
 
@@ -333,31 +455,30 @@ def train_dqn(
 ) -> TrainResult:
     """Train one DQN agent to the end (total_steps or early stop); ``on_eval(row)`` returning False stops it.
 
-    Writes ``checkpoint_dir``/last.pt at every evaluation and best.pt when the evaluation mean improves; with
-    ``resume`` it continues from last.pt (its replay memory refilled first).
+    Writes ``checkpoint_dir``/last.pt at evaluations (see checkpoint_every) and best.pt when the evaluation
+    score improves; with ``resume`` it continues exactly from last.pt.
     """
     trainer = DQNTrainer(cfg, exploration, seed, checkpoint_dir)
     try:
         last = checkpoint_dir / "last.pt" if checkpoint_dir is not None else None
         if resume and last is not None and last.is_file():
             trainer.load_state(load_checkpoint(last), last)
-            log.info(
-                "%s seed %d: resumed at step %d (replay memory refilled)", exploration, seed, trainer.step
-            )
-        if trainer.step < cfg.total_steps:
+            log.info("%s seed %d: resumed at step %d", exploration, seed, trainer.step)
+        if not trainer.done:  # stopped early, or total_steps reached (a larger total_steps continues)
             trainer.train(cfg.total_steps, on_eval)
-        trainer._save("last.pt")
+        if trainer.step != trainer.checkpoint_step or not (last is not None and last.is_file()):
+            trainer._save("last.pt")
     finally:
         trainer.close()
     return trainer.result
 
 
-def load_q_network(path: Path, cfg: DQNConfig) -> QNetwork:
-    """The Q-network stored at ``path``, checked against ``cfg``'s env and network size."""
-    info = env_info(cfg.env)
+def load_q_network(path: Path, cfg: DQNConfig) -> nn.Module:
+    """The Q-network stored at ``path``, checked against ``cfg``'s env, observation type and network."""
+    info = env_info(env_maker(cfg))
     q_net = build_q_network(cfg, info)
     state = load_checkpoint(path, required=("model", "env"))
-    check_checkpoint(state, path, cfg.env, q_net)
+    check_checkpoint(state, path, cfg.env, q_net, cfg.obs_type)
     q_net.load_state_dict(state["model"])
     q_net.eval()
     return q_net

@@ -1,4 +1,5 @@
-"""Part 3: DQN on Gymnasium classic control, several seeds and exploration strategies in parallel processes.
+"""Part 3: DQN on Gymnasium environments (state vector or pixels), several seeds and exploration strategies
+in parallel processes.
 
 RUN_DIR/<exploration>-seed<N>/ holds each agent's checkpoints (last.pt, best.pt by greedy evaluation),
 episodes.csv, evals.csv, updates.csv and result.json; RUN_DIR/ holds the figures over seeds, metrics.csv
@@ -81,6 +82,7 @@ def run(cfg: DQNConfig, run_dir: RunDir, resume: bool = False) -> dict[str, Any]
     threshold = solve_at if solve_at is not None else float("inf")
     return {
         "env": cfg.env,
+        "obs_type": cfg.obs_type,
         "exploration": cfg.explorations[0],
         "solve_return": solve_at,
         **primary,

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from dlrl.config.dqn import DQNConfig
+from dlrl.rl.buffer import check_replay_fits
 from dlrl.rl.envs import env_info
 from dlrl.rl.evaluate import greedy_returns
-from dlrl.rl.loop import FINAL_SEED_OFFSET, load_q_network, train_dqn
+from dlrl.rl.loop import FINAL_SEED_OFFSET, env_maker, load_q_network, train_dqn
 from dlrl.rundir import RunDir
 from dlrl.utils import configure_torch, cpu_seconds, usable_cores
 
@@ -30,8 +31,11 @@ def run_name(exploration: str, seed: int) -> str:
 
 
 def validate(cfg: DQNConfig) -> None:
-    """Env id known and with discrete actions: checked before the run directory is written."""
-    env_info(cfg.env)
+    """Env id known, with discrete actions (and rgb_array frames for pixels), and the replay memories of
+    the agents training at once fit in memory: checked before the run directory is written."""
+    info = env_info(env_maker(cfg))
+    agents = _workers(cfg, len(cfg.explorations) * len(cfg.run_seeds()))
+    check_replay_fits(cfg.buffer_size, info.obs_shape, cfg.obs_type == "pixels", agents)
 
 
 def train_job(
@@ -49,7 +53,7 @@ def train_job(
     sub.write_metrics(result.evals, "evals.csv")
     sub.write_metrics(result.updates, "updates.csv")
     q_net = load_q_network(sub.checkpoints / "best.pt", cfg)
-    returns = greedy_returns(q_net, cfg.env, cfg.final_episodes, seed + FINAL_SEED_OFFSET)
+    returns = greedy_returns(q_net, env_maker(cfg), cfg.final_episodes, seed + FINAL_SEED_OFFSET)
     record = {
         "exploration": exploration,
         "seed": seed,
@@ -67,6 +71,9 @@ def train_job(
         "cpu_seconds_this_process": round(cpu, 2),  # wall minus waiting for a shared core
         "steps_per_second": round((result.steps - result.resumed_from) / max(seconds, 1e-9), 1),
         "resumed_from": result.resumed_from,
+        "checkpoint_bytes": result.checkpoint.get("bytes"),  # last.pt, with the replay memory
+        "checkpoint_replay_bytes": result.checkpoint.get("replay_bytes"),
+        "checkpoint_write_seconds": result.checkpoint.get("seconds"),
         "final_returns": returns.tolist(),
     }
     sub.write_json("result.json", record)
@@ -140,4 +147,9 @@ def aggregate(records: list[dict[str, Any]]) -> dict[str, Any]:
         "mean_seconds_per_seed": float(np.mean([r["train_seconds"] for r in records])),
         "max_cpu_seconds_per_seed": float(max(r.get("cpu_seconds_this_process", 0.0) for r in records)),
         "steps_per_second": float(np.mean([r["steps_per_second"] for r in records])),
+        # last.pt with the replay memory (exact resume): size and write time of the largest
+        "max_checkpoint_bytes": max((r.get("checkpoint_bytes") or 0 for r in records), default=0),
+        "max_checkpoint_write_seconds": max(
+            (r.get("checkpoint_write_seconds") or 0.0 for r in records), default=0.0
+        ),
     }
