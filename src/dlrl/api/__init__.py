@@ -13,7 +13,9 @@ subclass with the CLI's one-line message: ``ConfigError``, ``DataError``, ``Chec
 
 from dlrl.api.experiments import autoencoder, classify, dqn, evaluate, finetune, regression
 from dlrl.api.experiments import run as experiment
+from dlrl.api.notebook import check, one_line_errors
 from dlrl.api.results import ExperimentResult, SearchResult
+from dlrl.api.rl import play
 from dlrl.api.run import run
 from dlrl.api.search import tune
 from dlrl.errors import CheckpointError, ConfigError, DataError, DlrlError, RunDirError
@@ -29,11 +31,14 @@ __all__ = [
     "RunResult",
     "SearchResult",
     "autoencoder",
+    "check",
     "classify",
     "dqn",
     "evaluate",
     "experiment",
     "finetune",
+    "one_line_errors",
+    "play",
     "regression",
     "run",
     "tune",
