@@ -232,13 +232,19 @@ def test_interrupt_exits_130_and_keeps_the_run(capsys, tmp_path: Path, monkeypat
     assert (tmp_path / "run" / "config.yaml").exists()  # kept, so that --resume can continue it
 
 
-def test_bugs_keep_their_traceback(tmp_path: Path, monkeypatch) -> None:
+def test_bugs_keep_their_traceback(tmp_path: Path, monkeypatch, capsys) -> None:
     def bug(*args, **kwargs):
         raise ZeroDivisionError("a bug, not bad input")
 
     monkeypatch.setattr("dlrl.experiments.classifier.load_images", bug)
-    with pytest.raises(ZeroDivisionError):
-        main(["-q", "classify", "--out", str(tmp_path / "run"), *TINY])
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code, _, err = _run(capsys, "classify", "--out", str(tmp_path / "run"), *TINY)
+    assert code == 1
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("dlrl: internal error: ZeroDivisionError: a bug, not bad input; full traceback in ")
+    trace = Path(line.rpartition(" in ")[2])
+    assert "ZeroDivisionError" in trace.read_text() and "def bug" not in line
+    assert not (tmp_path / "run").exists()  # nothing in it worth resuming
 
 
 # --- evaluate ----------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
-"""User-facing errors: the CLI prints them as one line and exits with code 2; from Python (a notebook) catch
-``DlrlError`` for all of them, or the subclass of one kind."""
+"""User-facing errors: the CLI prints them as one line and exits with the error's ``exit_code`` (2 for bad
+input); from Python (a notebook) catch ``DlrlError`` for all of them, or the subclass of one kind."""
 
 
 class DlrlError(Exception):
     """A problem with the user's input (file, option, config, data). The message names it."""
+
+    exit_code = 2
 
 
 class ConfigError(DlrlError):
@@ -19,4 +21,14 @@ class CheckpointError(DlrlError):
 
 
 class RunDirError(DlrlError):
-    """A run directory cannot be used: --out not empty, nothing to --resume, a config that differs."""
+    """A run directory cannot be used: --out not empty, nothing to --resume, a config that differs, in use
+    by another dlrl process."""
+
+
+class OutputError(DlrlError):
+    """A file of the run cannot be written: the disk is full, no permission, a read-only file system.
+
+    Not bad input (exit code 1): what was written before stays intact (every write is a temporary file and a
+    rename), so the run continues with --resume once the cause is fixed."""
+
+    exit_code = 1

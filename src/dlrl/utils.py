@@ -4,6 +4,7 @@ choice, atomic file writes."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import random
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from dlrl.errors import OutputError
 
 if TYPE_CHECKING:
     import torch
@@ -84,23 +87,51 @@ def _umask() -> int:
     return mask
 
 
+# Errors of a write that the user can fix (free space, permissions) rather than bugs.
+WRITE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG, errno.EIO}
+)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, else removed.
 
-    A killed process therefore never leaves a half-written file under the final name.
+    A killed process therefore never leaves a half-written file under the final name. A write that fails
+    (disk full, no permission, read-only file system) is an ``OutputError`` naming the file, and the file
+    under the final name keeps what it held before.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the final file the usual permissions
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+    except OSError as err:
+        raise OutputError(cannot_write(path, err)) from None
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        try:
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the final the usual ones
+        except OSError as err:
+            raise OutputError(cannot_write(path, err)) from None
+        try:
+            yield tmp_path
+        except OSError as err:
+            if err.errno not in WRITE_ERRNOS:  # e.g. a download's network error: the caller's to handle
+                raise
+            raise OutputError(cannot_write(path, err)) from None
+        try:
+            os.replace(tmp_path, path)
+        except OSError as err:
+            raise OutputError(cannot_write(path, err)) from None
     finally:
-        tmp_path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp_path.unlink(missing_ok=True)
+
+
+def cannot_write(path: str | Path, err: OSError) -> str:
+    """'cannot write PATH (No space left on device)': one line for a failed write."""
+    return f"cannot write {path} ({err.strerror or type(err).__name__})"
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

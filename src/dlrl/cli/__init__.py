@@ -1,4 +1,6 @@
-"""The ``dlrl`` command line: parses arguments, calls experiments, maps user errors to one line and exit 2.
+"""The ``dlrl`` command line: parses arguments, calls experiments, maps user errors to one line and exit 2
+(a write that failed: exit 1), anything unexpected to one "internal error" line, its traceback in a file, and
+exit 1.
 
 One module per command group, each with ``add_parser(subparsers, formatter)``; every subcommand is a thin
 shell over a function a test can call directly.
@@ -11,8 +13,8 @@ import os
 import sys
 
 from dlrl.cli import data, experiments, report, rl, run, tune
-from dlrl.cli.common import ArgumentParser, HelpFormatter, configure_logging
-from dlrl.errors import DlrlError
+from dlrl.cli.common import ArgumentParser, HelpFormatter, configure_logging, internal_error
+from dlrl.errors import DlrlError, OutputError
 
 # In the order `dlrl --help` lists their commands.
 COMMAND_MODULES = (experiments, data, run, report, rl, tune)
@@ -40,18 +42,21 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, or a usage error already printed
         return exit_.code if isinstance(exit_.code, int) else 2
     configure_logging(args.verbose, args.quiet)
+    resume_hint = "; continue with the same command plus --resume" if hasattr(args, "resume") else ""
     try:
         return int(args.handler(args) or 0)
     except DlrlError as err:
-        print(f"dlrl: error: {err}", file=sys.stderr)
-        return 2
+        hint = resume_hint if isinstance(err, OutputError) else ""
+        print(f"dlrl: error: {err}{hint}", file=sys.stderr)
+        return err.exit_code
     except KeyboardInterrupt:
-        hint = "; continue with the same command plus --resume" if hasattr(args, "resume") else ""
-        print(f"dlrl: interrupted{hint}", file=sys.stderr)
+        print(f"dlrl: interrupted{resume_hint}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except Exception as err:  # a bug, or a failure nobody foresaw: one line, the traceback kept in a file
+        return internal_error(err, inline=args.verbose > 0)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
 from typing import Any, NoReturn
 
 from dlrl.config import describe_fields
@@ -116,3 +121,41 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def internal_error(err: BaseException, inline: bool = False) -> int:
+    """Report an exception no layer turned into a DlrlError: one line naming a file with the full traceback
+    (the failed run's traceback.txt when it has a run directory, else one in the cache), exit code 1;
+    ``inline`` (-v) also prints the traceback."""
+    from dlrl.rundir import first_line  # only on this path: dlrl --help must not import numpy
+
+    text = "".join(traceback.format_exception(err))
+    if inline:
+        print(text, file=sys.stderr, end="")
+    path = write_traceback(text, getattr(err, "dlrl_traceback", None))
+    where = f"full traceback in {path}" if path else "the traceback could not be written (run with -v)"
+    print(f"dlrl: internal error: {type(err).__name__}: {first_line(err)}; {where}", file=sys.stderr)
+    return 1
+
+
+def traceback_dir() -> Path:
+    """Where tracebacks of errors outside any run directory go: $XDG_CACHE_HOME/dlrl/errors."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dlrl" / "errors"
+
+
+def write_traceback(text: str, preferred: str | None = None) -> Path | None:
+    """Write ``text`` to ``preferred`` (the run directory's traceback.txt), else to a new file in the cache,
+    else in the temporary directory; None if nothing could be written."""
+    from dlrl.utils import atomic_write_text  # as in internal_error
+
+    name = f"traceback-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    candidates = [Path(preferred)] if preferred else []
+    candidates += [traceback_dir() / name, Path(tempfile.gettempdir()) / f"dlrl-{name}"]
+    for path in candidates:
+        try:
+            atomic_write_text(path, text)
+        except Exception:  # a full disk must not hide the error being reported
+            continue
+        return path
+    return None

@@ -13,7 +13,7 @@ from typing import Any
 
 from dlrl.config import ExperimentConfig, layer_config, read_config_file
 from dlrl.experiments import ExperimentEntry
-from dlrl.rundir import RunDir, cleanup_on_error
+from dlrl.rundir import RunDir, cleanup_on_error, run_lock
 from dlrl.utils import configure_torch, resolve_device, seed_everything, usable_cores
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,8 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Create the run directory, record config and environment, run, and return the summary."""
     module = entry.load()
-    with cleanup_on_error(run_dir, created):
+    # The lock outside the clean-up: a refused second process must not remove the first one's directory.
+    with run_lock(run_dir.path, fresh=created), cleanup_on_error(run_dir, created):
         if hasattr(module, "validate"):
             module.validate(config)  # checks that need files (a CSV, a parent run) before writing anything
         run_dir.write_config(config)  # first, so that a directory with anything in it is a resumable run
@@ -56,6 +57,6 @@ def run_experiment(
         summary = module.run(config, run_dir, resume)
         summary.setdefault("seconds", round(time.perf_counter() - started, 2))
         summary = {"kind": "experiment", "experiment": entry.name, **summary}
-        run_dir.write_summary(summary)
         run_dir.write_targets(getattr(module, "TARGETS", []), summary)
+        run_dir.write_summary(summary)  # last: a run directory with a summary.json has finished
     return summary

@@ -17,6 +17,7 @@ from dlrl.pipeline.state import STATUS_FILE, RunSettings, RunState
 from dlrl.pipeline.tensorboard import check_tensorboard, log_tensorboard
 from dlrl.progress import StageProgress
 from dlrl.report import REPORT_NAME, build_report
+from dlrl.rundir import run_lock
 from dlrl.utils import cpu_seconds
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,13 @@ class RunResult:
         return json.loads((self.out / section / "summary.json").read_text())
 
 
-def run_all(
+def run_all(out: Path, settings: RunSettings, *, resume: bool = False, **options: Any) -> RunResult:
+    """``_run_all`` holding ``out``/.lock: a second dlrl process pointed at the same run is refused."""
+    with run_lock(out, fresh=not resume):
+        return _run_all(out, settings, resume=resume, **options)
+
+
+def _run_all(
     out: Path,
     settings: RunSettings,
     *,

@@ -79,6 +79,8 @@ def _headline(summary: dict[str, Any]) -> dict[str, Any]:
 def _section_status(section_dir: Path, status: dict[str, Any]) -> str:
     if "status" in status:
         return str(status["status"])
+    if read_json_dict(section_dir / "failed.json").get("status") == "failed":  # even with a summary.json
+        return "failed"
     if (section_dir / "summary.json").is_file():
         return "done"
     if (section_dir / "trials.csv").is_file() or (section_dir / "best_config.yaml").is_file():
@@ -130,6 +132,9 @@ def read_section(
     view.error, view.traceback = str(status.get("error", "")), str(status.get("traceback", ""))
     if not section_dir.is_dir():
         return view
+    if view.status == "failed" and not view.error:  # a run marked failed by the run itself (failed.json)
+        view.error = str(read_json_dict(section_dir / "failed.json").get("error", ""))
+        view.traceback = read_text(section_dir / "traceback.txt")
 
     summary = read_json_dict(section_dir / "summary.json")
     if (section_dir / "config.yaml").is_file():

@@ -41,11 +41,14 @@ def _check_plain(value: Any, where: str) -> None:
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` via a temporary file and a rename.
 
-    Raises TypeError (a bug, not a user error) if ``state`` holds anything a safe load would refuse.
+    Raises TypeError (a bug, not a user error) if ``state`` holds anything a safe load would refuse, and
+    OutputError if the file cannot be written (the previous file at ``path`` is then intact).
     """
     _check_plain(state, "")
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    # Through a Python file object: a full disk is then an OSError (an OutputError here) rather than
+    # torch's RuntimeError from its own writer.
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        torch.save(state, handle)
 
 
 def _first_line(err: BaseException, prefer: str = "") -> str:
