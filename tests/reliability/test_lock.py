@@ -94,3 +94,21 @@ def _read(path: Path) -> str:
         return path.read_text()
     except OSError:
         return ""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["tune", "regression", "--quick"], ["run", "--quick", "--only", "regression"], ["regression"]],
+    ids=["tune", "run", "experiment"],
+)
+def test_every_command_that_writes_a_run_refuses_a_held_directory(tmp_path: Path, cli, command) -> None:
+    out = tmp_path / "held"
+    with run_lock(out):  # as another process's would be: this process holds it
+        for extra in ([], ["--resume"]):
+            code, _, err = cli(*command, "--out", str(out), *extra)
+            line = one_error_line(err)
+            assert code == 2, line
+            if extra and command[0] != "regression":  # not (yet) a run of that kind: says so first
+                continue
+            assert f"{out}: in use by another dlrl process (pid {os.getpid()}" in line
+    assert not out.exists()

@@ -39,6 +39,7 @@ from dlrl.rundir import (
     first_difference,
     fresh_run_path,
     latest_run_path,
+    run_lock,
 )
 from dlrl.tuning.adapter import TuneAdapter
 from dlrl.tuning.cluster import ClusterError, ClusterInfo, inspect_cluster
@@ -315,6 +316,13 @@ def run_search(
     """
     started = time.perf_counter()
     run_dir, created = choose_search_dir(setup, out, resume, root)
+    with run_lock(run_dir.path, fresh=created):  # a second dlrl process on this directory is refused
+        return _run_search(setup, run_dir, created, resume, address, started)
+
+
+def _run_search(
+    setup: SearchSetup, run_dir: RunDir, created: bool, resume: bool, address: str | None, started: float
+) -> SearchResult:
     with cleanup_on_error(run_dir, created):
         _, cluster = check_before_ray(setup, address)
         storage = setup.tune.storage
