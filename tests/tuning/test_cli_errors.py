@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import time
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -54,6 +59,41 @@ def _fails(capsys, tmp_path, *argv: str) -> str:
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message):
     assert message in _fails(capsys, tmp_path, *argv)
+
+
+def test_bad_storage_is_refused_before_ray_starts(capsys, tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    assert "--storage /nonexistent/dlrl: no such directory" in _fails(
+        capsys, tmp_path, "regression", *TINY_REGRESSION, "--storage", "/nonexistent/dlrl"
+    )
+    assert f"--storage {a_file}: not a directory" in _fails(
+        capsys, tmp_path, "regression", *TINY_REGRESSION, "--storage", str(a_file)
+    )
+    assert "--storage file:///nonexistent/dlrl: no such directory" in _fails(
+        capsys, tmp_path, "regression", *TINY_REGRESSION, "--storage", "file:///nonexistent/dlrl"
+    )
+    assert "--storage nosuch://bucket/x: not a URI pyarrow can open" in _fails(
+        capsys, tmp_path, "regression", *TINY_REGRESSION, "--storage", "nosuch://bucket/x"
+    )
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    target = read_only if os.geteuid() != 0 else Path("/proc/self")  # root writes anywhere but /proc
+    line = _fails(capsys, tmp_path, "regression", *TINY_REGRESSION, "--storage", str(target))
+    assert f"--storage {target}: not writable" in line
+    assert list(read_only.iterdir()) == []  # the probe file is gone
+
+
+def test_an_address_that_is_not_ray_fails_in_seconds(capsys, tmp_path):
+    with socket.socket() as silent:  # listens, never answers: Ray's own client would retry for 40 s
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        started = time.perf_counter()
+        line = _fails(capsys, tmp_path, "regression", *TINY_REGRESSION, "--address", address)
+    assert f"--address {address}: something listens there but it is not a Ray cluster" in line
+    assert time.perf_counter() - started < 15
 
 
 def test_ray_address_from_the_environment(capsys, tmp_path, monkeypatch):

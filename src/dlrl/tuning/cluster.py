@@ -209,29 +209,34 @@ def _refused(given: str) -> ClusterError:
     )
 
 
+def _no_token(given: str, why: str) -> str:
+    return (
+        f"{given}: {why} no token was found here; set RAY_AUTH_TOKEN to the output of `ray get-auth-token` "
+        "on the head node (or copy its ~/.ray/auth_token to this machine)"
+    )
+
+
 def _gcs_client(address: str, given: str) -> tuple[object, bool]:
     """(a client of the cluster's GCS, whether it needed token mode turned on)."""
     from ray._raylet import GcsClient  # ray only when a cluster is used
     from ray.exceptions import AuthenticationError, RpcError
 
     mode = os.environ.get(AUTH_MODE)
+    if mode is not None and mode.lower() == "token" and not _token_available():
+        raise ClusterError(_no_token(given, f"{AUTH_MODE}=token is set but"))  # Ray would abort the process
     try:
         try:
             return GcsClient(address=address), False
         except AuthenticationError:
-            if mode is not None and mode.lower() == "token":
-                raise _refused(given) from None
-            if mode is not None:
+            if mode is not None and mode.lower() != "token":
                 raise ClusterError(
                     f"{given}: the cluster uses token authentication but {AUTH_MODE}={mode} here; unset it "
                     "(dlrl then finds the token as Ray does) or set RAY_AUTH_MODE=token"
                 ) from None
             if not _token_available():
-                raise ClusterError(
-                    f"{given}: the cluster uses token authentication and no token was found here; set "
-                    "RAY_AUTH_TOKEN to the output of `ray get-auth-token` on the head node (or copy its "
-                    "~/.ray/auth_token to this machine)"
-                ) from None
+                raise ClusterError(_no_token(given, "the cluster uses token authentication and")) from None
+            if mode is not None:  # token mode already on: the token is the wrong one
+                raise _refused(given) from None
         with auth_mode("token"):
             try:
                 return GcsClient(address=address), True
