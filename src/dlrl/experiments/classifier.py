@@ -213,7 +213,7 @@ def make_trainer(cfg: ClassifierConfig, model: nn.Module, data: ImageData, devic
     )
 
 
-# Timing an epoch (for epochs=auto and the ETA): a few batches untimed (allocations, kernel choice), then timed.
+# Timing an epoch (for epochs=auto and the ETA): a few batches untimed (allocations, kernels), then timed.
 WARMUP_BATCHES, TIMED_BATCHES = 3, 40
 
 
@@ -242,11 +242,18 @@ def epochs_within(budget: float, seconds_per_epoch: float, max_epochs: int) -> i
     return max(1, min(max_epochs, math.floor(budget / seconds_per_epoch)))
 
 
-def test_views(cfg: ClassifierConfig) -> int:
-    """How many views of each test image the final prediction averages (see ``prediction_views``)."""
-    shift = cfg.augment.max_shift > 0 and cfg.augment.test_shift
-    mirror = hflip_enabled(cfg) and cfg.augment.test_hflip
-    return (5 if shift else 1) * (2 if mirror else 1)
+def prediction_options(cfg: ClassifierConfig) -> dict[str, bool]:
+    """``predict``'s ``mirror`` and ``shift`` for the test prediction (see ``prediction_views``)."""
+    return {
+        "mirror": hflip_enabled(cfg) and cfg.augment.test_hflip,
+        "shift": cfg.augment.max_shift > 0 and cfg.augment.test_shift,
+    }
+
+
+def prediction_view_count(cfg: ClassifierConfig) -> int:
+    """How many views of each test image the final prediction averages."""
+    views = prediction_options(cfg)
+    return (5 if views["shift"] else 1) * (2 if views["mirror"] else 1)
 
 
 def time_schedule(
@@ -287,7 +294,7 @@ def time_schedule(
         started = time.perf_counter()
         predict(scratch, probe, device, bf16=bf16)
         per_image = (time.perf_counter() - started) / max(len(probe), 1)
-    views = test_views(cfg)
+    views = prediction_view_count(cfg)
     test_passes = views + 1 if views > 1 else 1  # the averaged views, then the single-view accuracy
     per_epoch = per_batch * len(batches) + per_image * len(data.val_x)
     return per_epoch, per_image * len(data.test_x) * test_passes, timed
@@ -438,8 +445,7 @@ def evaluate_model(
     path = run_dir.checkpoints / f"{tested}.pt"
     load_model_state(model, load_checkpoint(path)["model"], path)
     bf16 = use_bf16(cfg, device)
-    mirror = hflip_enabled(cfg) and cfg.augment.test_hflip
-    shift = cfg.augment.max_shift > 0 and cfg.augment.test_shift
+    mirror, shift = prediction_options(cfg).values()
     logits = predict(model, data.test_x, device, bf16=bf16, mirror=mirror, shift=shift)
     predictions = logits.argmax(dim=1).numpy()
     labels = data.test_y.numpy()
