@@ -32,12 +32,11 @@ variant trains with plain cross-entropy and lr 1e-3 for the same number of epoch
 measured after each epoch (outside the timing). Prints one JSON object with wall and CPU seconds per epoch
 and the speedups of dlrl over the tutorial.
 
-    .venv/bin/python bench/ffn_pipeline.py [--epochs 2] [--network default|tutorial] [--threads 1]
+    .venv/bin/python bench/ffn_pipeline.py [--epochs 2] [--network default|tutorial] [--threads 1] [--limit N]
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
@@ -50,6 +49,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from common import OneLineParser
 from dlrl.config import DataConfig, OptimConfig
 from dlrl.config.classifier import ClassifierConfig
 from dlrl.data.batching import Batches
@@ -147,9 +147,7 @@ def timed(fn) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(prog="ffn_pipeline.py", description=__doc__)
     parser.add_argument("--epochs", type=int, default=2, help="epochs per variant (default 2)")
     parser.add_argument("--dataset", default="fashion-mnist", choices=["mnist", "fashion-mnist"])
     parser.add_argument(
@@ -159,10 +157,11 @@ def main() -> None:
         "--threads", type=int, default=1, help="torch threads (default 1: stable on a busy host)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=None, help="at most N training images (smoke runs)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    data = load_images(DataConfig(dataset=args.dataset))
+    data = load_images(DataConfig(dataset=args.dataset, limit=args.limit))
     images_u8 = (data.train_x[:, 0] * 255).round().to(torch.uint8)  # the raw IDX bytes again
     torch.manual_seed(args.seed)
     description, network = NETWORKS[args.network]
@@ -227,6 +226,8 @@ def main() -> None:
         return results[name]["test_accuracy"][-1]
 
     report = {
+        "benchmark": "ffn_pipeline",
+        "network": args.network,
         "dataset": data.dataset,
         "train_images": len(data.train_x),
         "batch_size": BATCH_SIZE,

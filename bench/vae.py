@@ -6,13 +6,13 @@ are scored after every epoch on the 10,000 test images with the reference's defi
 image, z sampled (one draw per image, fixed seed).
 
     .venv/bin/python bench/vae.py [--epochs 10] [--latent-dim 20] [--hidden-dim 1024] [--batch-size 32]
+                                  [--limit N]
 
 Prints one JSON object: per-epoch test losses of both models, final figures, wall and CPU seconds.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -21,6 +21,7 @@ import time
 import torch
 from torch import nn
 
+from common import OneLineParser
 from dlrl.config import DataConfig
 from dlrl.data.batching import Batches
 from dlrl.data.images import load_images
@@ -112,9 +113,7 @@ def train_and_score(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(prog="vae.py", description=__doc__)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--latent-dim", type=int, default=20)
     parser.add_argument("--hidden-dim", type=int, default=1024, help="H of dlrl's conv VAE")
@@ -130,10 +129,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--limit", type=int, default=None, help="at most N training images (smoke runs)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    data = load_images(DataConfig(dataset=args.dataset, val_size=0))
+    data = load_images(DataConfig(dataset=args.dataset, val_size=0, limit=args.limit))
     result = {
+        "benchmark": "vae",
         "dataset": data.dataset,
         "train_images": len(data.train_x),
         "test_images": len(data.test_x),

@@ -1,0 +1,140 @@
+"""The benchmarks at tiny budgets: each runs and prints valid JSON with the machine it ran on, `run_all.py`
+writes the table with a row for everything (skipped with the reason when a reference is missing), and bad
+input is one line with exit code 2. Benchmarks never assert on times."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dlrl.cli import main as dlrl_main
+from run_all import BENCH, Benchmark, run_all
+
+TINY = ["ffn_pipeline", "cnn_reference", "vae", "dqn_sb3"]
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    return {**os.environ, "DLRL_NO_DOWNLOAD": "1", "XDG_CACHE_HOME": str(tmp / "cache")}
+
+
+def _script(name: str, *args: str, tmp: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(BENCH / f"{name}.py"), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=_env(tmp), timeout=600, check=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """bench/run_all.py --profile tiny over the benchmarks whose scripts are this issue's (seconds each)."""
+    tmp = tmp_path_factory.mktemp("bench")
+    command = [sys.executable, str(BENCH / "run_all.py"), "--profile", "tiny", "--only", ",".join(TINY)]
+    done = subprocess.run(
+        [*command, "--out", str(tmp / "results")],
+        capture_output=True,
+        text=True,
+        env=_env(tmp),
+        timeout=1200,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return tmp / "results", done.stdout
+
+
+@pytest.mark.slow
+def test_every_benchmark_prints_json_with_its_machine(tiny_run: tuple[Path, str]) -> None:
+    results, stdout = tiny_run
+    for name in TINY:
+        record = json.loads((results / f"{name}.json").read_text())
+        assert record["status"] == "done", (name, record.get("reason"))
+        assert record["profile"] == "tiny" and record["command"][0].endswith(f"{name}.py")
+        machine = record["machine_start"]
+        assert machine["cpu"] and machine["torch"]["version"] and len(machine["load_average"]) == 3
+        assert len(record["load_average_end"]) == 3
+        result = record["result"]
+        assert result["benchmark"] == name
+        assert f"[{TINY.index(name) + 1}/{len(TINY)}] {name}:" in stdout
+    assert stdout.count("measured here in") == len(TINY) and stdout.count("; reference: ") == len(TINY)
+    run = json.loads((results / "run.json").read_text())
+    assert run["benchmarks"] == dict.fromkeys(TINY, "done")
+    table = (results / "dlrl-vs-references.md").read_text()
+    assert "Smoke run at tiny budgets" in table
+    assert "not run: no bench/results/tsne.json" in table  # left out by --only: a row that says so
+
+
+@pytest.mark.slow
+def test_the_new_benchmarks_report_both_sides(tiny_run: tuple[Path, str]) -> None:
+    results, _ = tiny_run
+    cnn = json.loads((results / "cnn_reference.json").read_text())["result"]
+    assert cnn["reference"]["epochs"] == 1 and len(cnn["reference"]["test_accuracy_per_epoch"]) == 1
+    assert cnn["target_accuracy"] == cnn["reference"]["final_test_accuracy"]
+    fp32 = cnn["dlrl"]["fp32"]
+    assert fp32["precision"] == "fp32" and fp32["epochs"] == 1 and fp32["final_test_accuracy"] is not None
+    assert "bf16" in cnn["dlrl"]  # measured, or skipped with the reason
+    assert cnn["dlrl"]["bf16"].get("skipped") or cnn["dlrl"]["bf16"]["precision"] == "bf16"
+    dqn = json.loads((results / "dqn_sb3.json").read_text())["result"]
+    for side in ("dlrl", "sb3"):
+        (seed,) = dqn[side]["per_seed"]
+        assert seed["seed"] == 0 and seed["cpu_seconds"] > 0 and seed["final_mean"] > 0
+        assert {"steps_to_solve", "steps"} <= set(seed)
+    assert dqn["evaluation"]["final_episodes"] == 2  # the shared evaluation follows dlrl's config
+
+
+@pytest.mark.slow
+def test_the_bench_trains_what_dlrl_classify_trains(tiny_run: tuple[Path, str], tmp_path: Path) -> None:
+    """The time-to-accuracy run of dlrl is `dlrl classify` with the same config: the same test accuracy."""
+    results, _ = tiny_run
+    fp32 = json.loads((results / "cnn_reference.json").read_text())["result"]["dlrl"]["fp32"]
+    out = tmp_path / "classify"
+    args = ["data.limit=256", "epochs=1", "model.hidden_sizes=[16]", "precision=fp32", "figures=false"]
+    assert dlrl_main(["-q", "classify", "--out", str(out), *args]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["test_accuracy"] == pytest.approx(fp32["final_test_accuracy"], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "needle"),
+    [
+        ("ffn_pipeline", ["--network", "resnet"], "--network: invalid choice: 'resnet'"),
+        ("vae", ["--dataset", "cifar"], "--dataset: invalid choice: 'cifar'"),
+        ("cnn_reference", ["--dataset", "cifar"], "--dataset 'cifar': unknown"),
+        ("cnn_reference", ["--set", "modle.hidden_sizes=[8]"], "unknown key 'modle'"),
+        ("dqn_sb3", ["--env", "NoSuchEnv-v0"], "--env 'NoSuchEnv-v0': not a Gymnasium environment"),
+        ("dqn_sb3", ["--env", "Pendulum-v1"], "no RL Zoo settings copied here"),
+        ("run_all", ["--only", "nope"], "--only 'nope': unknown benchmark"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(name: str, args: list[str], needle: str, tmp_path: Path) -> None:
+    done = _script(name, *args, tmp=tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and lines[0].startswith(f"{name}.py: error: "), done.stderr
+    assert done.stdout == ""
+
+
+def test_a_missing_reference_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    requires = {"no_such_module_x": "pip install x"}
+    missing = Benchmark("dqn_sb3", "dlrl vs a library", "a library", [], [], 1.0, requires=requires)
+    records, table = run_all([missing], tmp_path, tiny=True)
+    assert records[0]["status"] == "skipped"
+    assert records[0]["reason"] == "no_such_module_x is not installed (pip install x)"
+    assert "skipped: no_such_module_x is not installed (pip install x)" in table.read_text()
+    record: dict[str, Any] = json.loads((tmp_path / "dqn_sb3.json").read_text())
+    assert record["machine_start"]["cpu"] is not None or record["machine_start"]["isa"] == []
+
+
+def test_dqn_sb3_without_stable_baselines3_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import dqn_sb3
+
+    monkeypatch.setattr(dqn_sb3, "sb3_missing", lambda: "stable-baselines3 is not installed (pip install x)")
+    monkeypatch.setattr(sys, "argv", ["dqn_sb3.py", "--seeds", "0"])
+    dqn_sb3.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result["skipped"] == "stable-baselines3 is not installed (pip install x)"
+    assert "machine" in result and "dlrl" not in result and "sb3" not in result
