@@ -27,6 +27,12 @@ full: setup  ## every experiment at the issue targets' budgets
 test: setup  ## the test suite (a few minutes on 2 cores)
 	$(BIN)/python -m pytest -q
 
+BENCH_ARGS ?=
+bench: setup  ## every benchmark beside its reference (about 25 min on 2 idle cores) -> bench/results/
+	@$(BIN)/python -c "import stable_baselines3" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[bench]" \
+		|| echo "bench: the [bench] extra did not install; the rows that need it are skipped, with the reason"
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
