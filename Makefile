@@ -28,7 +28,7 @@ test: setup  ## the test suite (a few minutes on 2 cores)
 	$(BIN)/python -m pytest -q
 
 BENCH_ARGS ?=
-bench: setup  ## every benchmark beside its reference (about 25 min on 2 idle cores) -> bench/results/
+bench: setup  ## every benchmark beside its reference (about 28 min on 2 idle cores, estimated) -> bench/results/
 	@$(BIN)/python -c "import stable_baselines3" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[bench]" \
 		|| echo "bench: the [bench] extra did not install; the rows that need it are skipped, with the reason"
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)

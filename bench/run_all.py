@@ -46,7 +46,8 @@ class Benchmark:
     reference: str  # where the reference comes from
     args: list[str]  # full profile
     tiny: list[str]  # --profile tiny: seconds
-    expected_minutes: float  # on 2 idle AVX2 cores, full profile: an estimate (see README)
+    # Full profile on 2 idle AVX2 cores: an estimate from per-step CPU costs timed on a loaded machine
+    expected_minutes: float
     requires: dict[str, str] = field(default_factory=dict)  # module -> how to install it
     prepare: list[str] | None = None  # a dlrl command whose run directory is the first argument (tsne)
     prepare_tiny: list[str] | None = None
@@ -64,7 +65,7 @@ BENCHMARKS = [
         "(torchvision not installable)",
         ["--network", "tutorial", "--epochs", "3"],
         ["--dataset", "mnist", "--limit", "256", "--epochs", "1", "--network", "tutorial"],
-        2.0,
+        1.7,
     ),
     Benchmark(
         "cnn_reference",
@@ -77,11 +78,11 @@ BENCHMARKS = [
     ),
     Benchmark(
         "vae",
-        "5 epochs of dlrl's conv VAE vs the PyTorch examples MLP VAE, test loss per image",
+        "3 epochs of dlrl's conv VAE vs the PyTorch examples MLP VAE, test loss per image",
         "re-implementation of pytorch/examples vae/main.py",
-        ["--epochs", "5"],
+        ["--epochs", "3"],
         ["--dataset", "mnist", "--limit", "256", "--epochs", "1", "--hidden-dim", "32"],
-        3.5,
+        2.0,
     ),
     Benchmark(
         "tsne",
@@ -108,7 +109,7 @@ BENCHMARKS = [
         "stable-baselines3 (the `bench` extra), RL Zoo hyperparameters copied from rl-baselines3-zoo",
         [],
         ["--seeds", "0", "--total-steps", "512"] + [x for kv in TINY_DQN for x in ("--set", kv)],
-        6.5,
+        11.5,
         requires={"stable_baselines3": "pip install -e '.[bench]'"},
     ),
     Benchmark(

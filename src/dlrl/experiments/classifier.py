@@ -46,7 +46,8 @@ TARGETS: list[dict[str, Any]] = [
         "metric": "test_accuracy",
         "op": ">=",
         "value": 0.915,
-        "label": "fashion-mnist, default config: test accuracy at least 91.5% (feed-forward, no convs)",
+        "label": "fashion-mnist, default config: test accuracy at least 91.5% (feed-forward, no convs; on a "
+        "CPU with native bf16: an fp32-only CPU fits fewer epochs in the budget, its target is 91.0%)",
         "reference": "tutorial MLP with a DataLoader 88.0% after 5 epochs; PyTorch examples CNN 91.6% after "
         "3 epochs (about 220 s); scikit-learn MLPClassifier 87.0%",
     },
