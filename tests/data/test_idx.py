@@ -192,3 +192,16 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_directory(tmp_path: Path) -> None:
     (tmp_path / "dir").mkdir()
     _raises(tmp_path / "dir", "is a directory")
+
+
+@pytest.mark.parametrize(
+    "dims",
+    [(0, 2**31, 2**31), (2**31, 2**31, 2**31), (2**32 - 1,) * 4, (0, 0, 2**32 - 1)],
+    ids=["zero-times-huge", "overflows-int64", "largest", "zeros-and-largest"],
+)
+def test_a_header_whose_sizes_multiply_past_any_real_file_is_refused(tmp_path: Path, dims) -> None:
+    """Found by tests/fuzz: sizes whose product overflows int64 (or is 0 beside sizes no array can have)
+    matched an empty payload and ended in numpy's ValueError."""
+    path = tmp_path / "huge"
+    path.write_bytes(struct.pack(">HBB", 0, 0x0B, len(dims)) + struct.pack(f">{len(dims)}I", *dims))
+    _raises(path, "too large to be real")

@@ -7,6 +7,7 @@ magic, type code, dimensions, and payload size (for gzip, against the size in it
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -72,13 +73,13 @@ def read_idx(path: str | Path) -> np.ndarray:
         with opener(path, "rb") as handle:
             head = handle.read(4 + 4 * 4)  # the longest header we accept (4 dimensions)
             dtype, shape, header_len = _header(path, head)
-            count = int(np.prod(shape, dtype=np.int64))
+            count = math.prod(shape)  # Python ints: a product of four 32-bit sizes cannot overflow
             payload = count * dtype.itemsize
-            # Both checks below happen before the payload is read or any buffer of its size allocated.
-            if payload > MAX_PAYLOAD_BYTES:
-                raise DataError(
-                    f"{path}: header claims shape {shape} ({payload} bytes), too large to be real"
-                )
+            # Both checks below happen before the payload is read or any buffer of its size allocated. The
+            # sizes other than 0 count too: numpy cannot shape even an empty array as (0, 2**31, 2**31).
+            if math.prod(d for d in shape if d) * dtype.itemsize > MAX_PAYLOAD_BYTES:
+                size = f" ({payload} bytes)" if payload else ""
+                raise DataError(f"{path}: header claims shape {shape}{size}, too large to be real")
             total = header_len + payload
             stored = _gzip_size(path) if is_gzip else size
             if stored != total % 2**32:
