@@ -10,9 +10,10 @@ the run directory and the experiment's own checks (a CSV, a parent run) have pas
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from dlrl.errors import ConfigError, RunDirError
 from dlrl.experiments import ExperimentEntry, get_experiment
 from dlrl.experiments.runner import run_experiment
 from dlrl.rundir import RunDir, choose_run_dir
+from dlrl.tuning.cluster import ClusterInfo, attached, inspect_cluster
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +150,17 @@ def finetune(config: ConfigInput = None, **options: Any) -> ExperimentResult:
     return run("finetune", config, **options)
 
 
-def dqn(config: ConfigInput = None, **options: Any) -> ExperimentResult:
-    """Part 3: DQN on Gymnasium classic control (``env="CartPole-v1"``, ``seeds=[0, 1, 2]``, ...)."""
-    return run("dqn", config, **options)
+def dqn(config: ConfigInput = None, *, address: str | None = None, **options: Any) -> ExperimentResult:
+    """Part 3: DQN on Gymnasium classic control (``env="CartPole-v1"``, ``seeds=[0, 1, 2]``, ...);
+    ``address="HOST:PORT"`` (or RAY_ADDRESS) trains the agents as Ray tasks on that cluster."""
+    with cluster(address):
+        return run("dqn", config, **options)
+
+
+@contextlib.contextmanager
+def cluster(address: str | None) -> Iterator[ClusterInfo | None]:
+    """Inside, DQN's agents run as Ray tasks on the cluster at ``address`` (or RAY_ADDRESS), checked first
+    (one DlrlError line for an unreachable cluster, its token or version); no address: local processes."""
+    info = inspect_cluster(address)
+    with attached(info):
+        yield info

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from dlrl.cli.common import add_experiment_arguments, config_epilog
+from dlrl.cli.common import add_experiment_arguments, cmd_experiment, config_epilog
 from dlrl.errors import DlrlError
 from dlrl.experiments import get_experiment
 
@@ -28,6 +28,13 @@ def add_parser(subparsers: Any, formatter: type) -> None:
         epilog=config_epilog(entry.config_cls()),
     )
     add_experiment_arguments(train, entry)
+    train.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="train the agents as Ray tasks on a running Ray cluster (also: RAY_ADDRESS); "
+        "default: local processes",
+    )
+    train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -54,6 +61,13 @@ def add_parser(subparsers: Any, formatter: type) -> None:
 def _positive(value: int, option: str) -> None:
     if value <= 0:
         raise DlrlError(f"{option}: must be positive, got {value}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dlrl.api.experiments import cluster  # keeps dlrl --help fast: the API imports matplotlib, ray
+
+    with cluster(args.address):  # None: the agents train in local processes
+        return cmd_experiment(args)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import logging
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from dlrl.rl.envs import env_info
 from dlrl.rl.evaluate import greedy_returns
 from dlrl.rl.loop import FINAL_SEED_OFFSET, env_maker, load_q_network, train_dqn
 from dlrl.rundir import RunDir
+from dlrl.tuning.cluster import attached_cluster
 from dlrl.utils import configure_torch, cpu_seconds, usable_cores
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,14 @@ def run_jobs(cfg: DQNConfig, run_dir: RunDir, resume: bool) -> dict[str, dict[st
         else:
             todo.append((exploration, seed, str(sub.path)))
     cfg_data = cfg.model_dump(mode="json")
+    cluster = attached_cluster()
+    if cluster is not None and todo:  # dlrl rl train --address, dlrl run --address: Ray tasks instead
+        from dlrl.tuning.tasks import run_on_cluster  # imports ray: only for a cluster
+
+        calls = [(partial(train_job, cfg_data, e, s, resume=resume), path) for e, s, path in todo]
+        for record in run_on_cluster(cluster, calls, cfg.threads or 1, run_dir.path / "ray.log", resume):
+            records[run_name(record["exploration"], record["seed"])] = _report(record)
+        return {run_name(e, s): records[run_name(e, s)] for e, s in jobs}
     workers = _workers(cfg, len(todo))
     log.info("dqn on %s: %d agent(s) to train, %d process(es)", cfg.env, len(todo), workers)
     if workers <= 1:
