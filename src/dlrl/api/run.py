@@ -14,6 +14,7 @@ from dlrl.pipeline.sections import parse_sets, select_sections
 from dlrl.pipeline.state import RunSettings, resume_settings, resume_target
 from dlrl.pipeline.tensorboard import check_tensorboard
 from dlrl.rundir import fresh_run_path
+from dlrl.tuning.cluster import inspect_cluster
 
 
 def set_items(sets: Mapping[str, Mapping[str, Any]] | Sequence[str] | None) -> list[str]:
@@ -44,10 +45,13 @@ def run(
     sets: Mapping[str, Mapping[str, Any]] | Sequence[str] | None = None,
     data_dir: str | Path | None = None,
     tensorboard: bool = False,
+    address: str | None = None,
 ) -> RunResult:
     """Run every section (or ``only`` / ``skip`` some: parts or section names) into one run directory and
     write its report.html. ``resume=True`` continues ``out`` (or the latest run) with its own settings.
-    A failing section is recorded and the others still run: check ``result.failed()`` / the report."""
+    A failing section is recorded and the others still run: check ``result.failed()`` / the report.
+    ``address="HOST:PORT"`` (or RAY_ADDRESS): the search's trials and DQN's agents run on that Ray cluster,
+    the other sections here; run.json says where each ran."""
     check_options(out, resume, bool(quick))
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise ConfigError(f"seed: expected an integer, got {seed!r}")
@@ -57,6 +61,7 @@ def run(
     data = str(data_dir) if data_dir is not None else None
     if tensorboard:
         check_tensorboard()
+    cluster = inspect_cluster(address)  # before anything is written: reachable, its token and Ray version
     if resume:
         target = resume_target(out)
         settings = resume_settings(
@@ -66,4 +71,4 @@ def run(
         sections = select_sections(only_text, skip_text)
         settings = RunSettings(sections, bool(quick), seed or 0, parse_sets(items), data)
         target = fresh_run_path("run", out)
-    return run_all(target, settings, resume=resume, tensorboard=tensorboard)
+    return run_all(target, settings, resume=resume, tensorboard=tensorboard, cluster=cluster)

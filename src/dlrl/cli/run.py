@@ -60,6 +60,12 @@ def add_parser(subparsers: Any, formatter: type) -> None:
         help="also log every section's metrics.csv as TensorBoard scalars into RUN_DIR/tensorboard/ "
         "(needs the optional 'tensorboard' package)",
     )
+    parser.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="run the search's trials and DQN's agents on a running Ray cluster (also: RAY_ADDRESS); "
+        "the other sections run here",
+    )
     parser.set_defaults(handler=_cmd_run)
 
 
@@ -76,6 +82,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         sets=args.sets,
         data_dir=args.data_dir,
         tensorboard=args.tensorboard,
+        address=args.address,
     )
     _print_result(result)
     failed = result.failed()

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from dlrl.pipeline.environment import write_env
-from dlrl.pipeline.section import resolve_configs, run_section
+from dlrl.pipeline.section import check_cluster, resolve_configs, run_section, uses_cluster
 from dlrl.pipeline.sections import Section, expected_seconds
 from dlrl.pipeline.state import STATUS_FILE, RunSettings, RunState
 from dlrl.pipeline.tensorboard import check_tensorboard, log_tensorboard
 from dlrl.progress import StageProgress
 from dlrl.report import REPORT_NAME, build_report
 from dlrl.rundir import run_lock
+from dlrl.tuning.cluster import ClusterInfo
 from dlrl.utils import cpu_seconds
 
 log = logging.getLogger(__name__)
@@ -62,13 +63,17 @@ def _run_all(
     resume: bool = False,
     tensorboard: bool = False,
     report: bool = True,
+    cluster: ClusterInfo | None = None,
 ) -> RunResult:
     """Run the settings' sections into ``out`` (continuing it with ``resume``); the status of every section is
-    also in out/sections.json. A failing section is recorded and the others still run."""
+    also in out/sections.json. A failing section is recorded and the others still run. ``cluster``: where
+    the searches and DQN's agents run (run.json and sections.json say where each section ran)."""
     if tensorboard:
         check_tensorboard()
     configs = resolve_configs(settings)
+    check_cluster(settings, configs, cluster)
     state = RunState.begin(out, settings, resume)
+    state.info["cluster"] = cluster.describe() if cluster is not None else None  # of this session
     if not (out / "env.json").exists():
         write_env(state.run, settings.seed, settings.profile)
     state.save()
@@ -87,22 +92,27 @@ def _run_all(
             continue
         log.info(progress.start(section.name))
         try:
-            _run_and_record(section, configs[section.name], state, resume)
+            _run_and_record(section, configs[section.name], state, resume, cluster)
         finally:  # also after Ctrl-C: the interrupted section shows in the report
             _after_section(section, state, progress, tensorboard, report)
     state.save()
     return RunResult(out, state.status, state.info["seconds"], [s.name for s in sections])
 
 
-def _run_and_record(section: Section, config: Any, state: RunState, resume: bool) -> None:
-    """Run one section and record its status and times in sections.json, however it ends."""
+def _run_and_record(
+    section: Section, config: Any, state: RunState, resume: bool, cluster: ClusterInfo | None = None
+) -> None:
+    """Run one section and record its status, times and where it ran in sections.json, however it ends."""
     wall_started, cpu_started = time.perf_counter(), cpu_seconds()
     # "interrupted" until it finishes or fails: also what a SystemExit or Ctrl-C leaves behind
     record: dict[str, Any] = {"experiment": section.experiment, "part": section.part}
     record["status"] = "interrupted"
+    if cluster is not None:  # dlrl run --address: where this section ran
+        record["ran_on"] = f"cluster {cluster.describe()}" if uses_cluster(section) else "this machine"
+        state.info.setdefault("ran_on", {})[section.name] = record["ran_on"]
     try:
         failed_before = state.status_of(section.name) == "failed"
-        run_section(section, config, state.out, resume, failed_before)
+        run_section(section, config, state.out, resume, failed_before, cluster)
         record["status"] = "done"
     except Exception as err:  # a failing section is recorded; the others still run
         record.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())

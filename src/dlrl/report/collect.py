@@ -129,6 +129,7 @@ def read_section(
     view = SectionView(name=name, anchor=anchor_for(name), status=_section_status(section_dir, status))
     view.part, view.experiment = str(status.get("part", "")), str(status.get("experiment", ""))
     view.seconds, view.cpu_seconds = status.get("seconds"), status.get("cpu_seconds")
+    view.ran_on = str(status.get("ran_on", ""))
     view.error, view.traceback = str(status.get("error", "")), str(status.get("traceback", ""))
     if not section_dir.is_dir():
         return view

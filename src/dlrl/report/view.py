@@ -59,6 +59,7 @@ class SectionView:
     traceback: str = ""
     seconds: float | None = None
     cpu_seconds: float | None = None
+    ran_on: str = ""  # dlrl run --address: "cluster HOST:PORT (...)" or "this machine"
     config_yaml: str = ""
     scalars: list[tuple[str, str]] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
