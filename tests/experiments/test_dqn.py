@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
+import gymnasium as gym
+import imageio.v2 as imageio
+import numpy as np
 import pytest
 import yaml
 
@@ -76,6 +80,15 @@ def test_train_writes_agents_summary_and_figures(trained: Path) -> None:
     assert "epsilon-seed1" in (trained / "metrics.csv").read_text()
 
 
+def _mp4_frames(path: Path) -> list[np.ndarray]:
+    """The frames of an MP4, decoded by imageio-ffmpeg (no ffprobe)."""
+    reader = imageio.get_reader(path, format="FFMPEG")
+    try:
+        return list(reader.iter_data())
+    finally:
+        reader.close()
+
+
 def test_evaluate_and_play(trained: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["-q", "rl", "evaluate", str(trained), "--episodes", "4"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -86,6 +99,22 @@ def test_evaluate_and_play(trained: Path, capsys: pytest.CaptureFixture[str], tm
         == 0
     )
     assert gif.read_bytes()[:6] == b"GIF89a"
+    mp4 = tmp_path / "agent.mp4"
+    argv = ["-q", "rl", "play", str(trained), "--run", "epsilon-seed1", "--every", "10"]
+    assert main([*argv, "--format", "mp4", "--out", str(mp4)]) == 0
+    gif_frames = imageio.mimread(gif, format="GIF")
+    mp4_frames = _mp4_frames(mp4)
+    assert len(mp4_frames) == len(gif_frames) >= 2  # the same greedy episode, read back from the file
+    assert mp4_frames[0].shape == (400, 600, 3)  # not rescaled to ffmpeg's 16-pixel blocks
+    # the default path follows the format; a path whose suffix contradicts --format is refused
+    assert main([*argv, "--format", "mp4"]) == 0
+    assert (trained / "videos" / "epsilon-seed1.mp4").is_file()
+    _fails(
+        [*argv, "--format", "gif", "--out", str(tmp_path / "x.mp4")],
+        "ends in .mp4 but --format is gif",
+        capsys,
+    )
+    _fails([*argv, "--out", str(tmp_path / "x.avi")], "must end in .gif or .mp4", capsys)
 
 
 def test_resume_keeps_finished_agents(trained: Path, tmp_path: Path) -> None:
@@ -139,6 +168,9 @@ def _fails(
         (["buffer_size=100", "batch_size=128"], "batch_size 128 is larger than buffer_size 100"),
         (["--exploration", "greedy"], "explorations.0: Input should be 'epsilon' or 'softmax'"),
         (["--seeds", "1,x"], "seeds.1"),
+        (["obs_type=pixels", "pixels.frame_stack=0"], "pixels.frame_stack: Input should be greater than 0"),
+        (["obs_type=pixels", "pixels.crop=[0,500,0,600]"], "does not fit in the rendered 400x600 frame"),
+        (["buffer_size=10000000000"], "buffer_size 10,000,000,000: the replay memory needs 447.0 GiB"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(args, message, capsys, tmp_path: Path) -> None:
@@ -218,3 +250,97 @@ def test_tune_adapter_trains_one_evaluation_per_epoch_and_restores() -> None:
     other = adapter.fold_trainer(cfg, None, None, None, fold=1)
     other.load_state(state)
     assert other.trainer.step == 100 and other.train_epoch()["val_return"] >= 1
+
+
+PIXELS_TINY = [
+    "obs_type=pixels",
+    "total_steps=200",
+    "learning_starts=100",
+    "buffer_size=300",
+    "batch_size=16",
+    "eval_every=100",
+    "eval_episodes=1",
+    "confirm_episodes=null",
+    "final_episodes=2",
+    "log_every=50",
+    "pixels.size=[12,36]",
+    "pixels.frame_stack=3",
+    "model.hidden_sizes=[16]",
+    "model.conv_channels=[4,8]",
+    "model.conv_kernels=[4,3]",
+    "model.conv_strides=[2,1]",
+]
+
+
+def test_pixel_agent_trains_shows_what_it_sees_and_plays(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "pixels"
+    assert main(["-q", "rl", "train", "--seeds", "0", "--workers", "1", "--out", str(out), *PIXELS_TINY]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["obs_type"] == "pixels" and summary["max_checkpoint_bytes"] > 0
+    result = json.loads((out / "epsilon-seed0" / "result.json").read_text())
+    assert result["checkpoint_replay_bytes"] > 200 * 12 * 36  # frames, one per step
+    assert (out / "figures" / "agent_view.png").is_file()
+    mp4 = tmp_path / "pixels.mp4"
+    assert main(["-q", "rl", "play", str(out), "--every", "5", "--out", str(mp4)]) == 0
+    frames = _mp4_frames(mp4)
+    # the screen, a gap, and the 3 frames the agent acted on, each 12x36 scaled by 400 // 36 = 11
+    assert frames[0].shape == (400, 600 + 8 + 36 * 11, 3)
+    # --resume as a state agent: the config differs in obs_type, refused before anything is written
+    before = sorted(p.name for p in out.rglob("*"))
+    _fails(
+        ["-q", "rl", "train", "--seeds", "0", "--workers", "1", "--out", str(out), "--resume"],
+        "obs_type: 'pixels' in the run, 'state' now",
+        capsys,
+    )
+    assert sorted(p.name for p in out.rglob("*")) == before
+
+
+def test_checkpoint_of_another_observation_type_is_refused(trained: Path, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    copy = tmp_path / "obs"
+    shutil.copytree(trained, copy)
+    config = yaml.safe_load((copy / "config.yaml").read_text())
+    config["obs_type"] = "pixels"  # as if the run had been made for pixels
+    (copy / "config.yaml").write_text(yaml.safe_dump(config))
+    message = "checkpoint is for obs_type=state, not obs_type=pixels"
+    _fails(["-q", "rl", "evaluate", str(copy), "--episodes", "2"], message, capsys)
+    (copy / "softmax-seed1" / "result.json").unlink()  # an agent left to resume from its last.pt
+    last = copy / "softmax-seed1" / "checkpoints" / "last.pt"
+    before = last.read_bytes()
+    argv = [*TRAIN_FOUR_AGENTS, "--out", str(copy), "--resume", "--config", str(copy / "config.yaml")]
+    _fails(argv, message, capsys)
+    assert last.read_bytes() == before and not (copy / "softmax-seed1" / "result.json").exists()
+
+
+class _NoFrames(gym.Env):
+    """An env that renders for humans only: no rgb_array frames for a pixel agent."""
+
+    metadata: ClassVar[dict] = {"render_modes": ["human"]}
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, render_mode: str | None = None):
+        self.render_mode = render_mode
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), 0.0, True, False, {}
+
+
+def test_pixels_need_an_env_that_renders_frames(capsys, tmp_path: Path) -> None:
+    if "DlrlTest/NoFrames-v0" not in gym.registry:
+        gym.register("DlrlTest/NoFrames-v0", entry_point=_NoFrames, max_episode_steps=10)
+    out = tmp_path / "noframes"
+    message = (
+        "env 'DlrlTest/NoFrames-v0': obs_type=pixels needs rgb_array rendering, this environment renders"
+    )
+    _fails(
+        ["-q", "rl", "train", "--env", "DlrlTest/NoFrames-v0", "--out", str(out), "obs_type=pixels"],
+        message,
+        capsys,
+        out,
+    )

@@ -47,14 +47,20 @@ def add_parser(subparsers: Any, formatter: type) -> None:
 
     play = commands.add_parser(
         "play",
-        help="GIF (and MP4 with imageio-ffmpeg) of greedy episodes",
-        description="Render greedy episodes of an agent's best checkpoint to a GIF.",
+        help="GIF or MP4 of greedy episodes",
+        description="Render greedy episodes of an agent's best checkpoint to a GIF (default) or an MP4; "
+        "a pixel agent's video shows the processed frames it acted on beside the screen.",
     )
     play.add_argument("run_dir", metavar="RUN_DIR")
     play.add_argument("--run", metavar="NAME", help="agent, e.g. epsilon-seed0 (default: best final mean)")
     play.add_argument("--episodes", type=int, default=1, help="episodes to record (default 1)")
     play.add_argument("--every", type=int, default=2, help="keep every N-th frame (default 2)")
-    play.add_argument("--out", metavar="FILE.gif", help="output path (default RUN_DIR/videos/<agent>.gif)")
+    play.add_argument(
+        "--format", choices=["gif", "mp4"], help="video format (default: from --out's suffix, else gif)"
+    )
+    play.add_argument(
+        "--out", metavar="FILE", help="output path, .gif or .mp4 (default RUN_DIR/videos/<agent>.<format>)"
+    )
     play.set_defaults(handler=cmd_play)
 
 
@@ -85,6 +91,7 @@ def cmd_play(args: argparse.Namespace) -> int:
 
     _positive(args.episodes, "--episodes")
     _positive(args.every, "--every")
-    for path in dqn.play(RunDir(args.run_dir), args.run, args.episodes, args.every, args.out):
+    run_dir = RunDir(args.run_dir)
+    for path in dqn.play(run_dir, args.run, args.episodes, args.every, args.out, format=args.format):
         print(f"wrote {path}")
     return 0

@@ -473,6 +473,14 @@ def train_dqn(
     return trainer.result
 
 
+def check_resumable(path: Path, cfg: DQNConfig) -> None:
+    """One-line CheckpointError unless the last.pt at ``path`` can continue under ``cfg`` (same env,
+    observation type and network): checked for every agent before any of them trains again."""
+    q_net = build_q_network(cfg, env_info(env_maker(cfg)))
+    state = load_checkpoint(path, required=("model", "env"))
+    check_checkpoint(state, path, cfg.env, q_net, cfg.obs_type)
+
+
 def load_q_network(path: Path, cfg: DQNConfig) -> nn.Module:
     """The Q-network stored at ``path``, checked against ``cfg``'s env, observation type and network."""
     info = env_info(env_maker(cfg))

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from dlrl.viz.common import new_figure
 
@@ -133,4 +134,33 @@ def plot_return_histogram(
     ax.set_xlabel("episode return")
     ax.set_ylabel("episodes")
     ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_agent_view(
+    rgb: np.ndarray, crop: Sequence[int] | None, frames: np.ndarray, title: str = "What the agent sees"
+) -> Figure:
+    """The rendered screen with the cropped window outlined, and the k processed frames of one observation.
+
+    rgb: (H0, W0, 3) uint8; crop: (top, bottom, left, right) or None; frames: (k, H, W) uint8, oldest first.
+    """
+    k = len(frames)
+    fig = new_figure(3.2 * (k + 1), 3.0)
+    axes = fig.subplots(1, k + 1, squeeze=False)[0]
+    axes[0].imshow(rgb)
+    if crop is not None:
+        top, bottom, left, right = crop
+        axes[0].add_patch(
+            Rectangle((left, top), right - left, bottom - top, fill=False, edgecolor="red", linewidth=1.5)
+        )
+    axes[0].set_title(f"rendered {rgb.shape[1]}x{rgb.shape[0]}", fontsize=9)
+    for i, (ax, frame) in enumerate(zip(axes[1:], frames, strict=True)):
+        ax.imshow(frame, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(
+            f"t{i - k + 1 if i < k - 1 else ''} ({frame.shape[1]}x{frame.shape[0]} grey)", fontsize=9
+        )
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title)
     return fig

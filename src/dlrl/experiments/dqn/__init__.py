@@ -20,6 +20,7 @@ from dlrl.experiments.dqn.agents import evaluate, load_run_config, play
 from dlrl.experiments.dqn.figures import write_figures
 from dlrl.experiments.dqn.jobs import aggregate, run_jobs, run_name, validate
 from dlrl.rl.envs import env_info
+from dlrl.rl.loop import check_resumable
 from dlrl.rundir import RunDir
 
 __all__ = [
@@ -66,6 +67,12 @@ def run(cfg: DQNConfig, run_dir: RunDir, resume: bool = False) -> dict[str, Any]
     """Train every agent (a resumed run keeps those it finished), write figures and metrics.csv."""
     info = env_info(cfg.env)
     solve_at = cfg.solve_return if cfg.solve_return is not None else info.reward_threshold
+    if resume:  # every unfinished agent's last.pt fits this config, before any agent trains again
+        for e in cfg.explorations:
+            for s in cfg.run_seeds():
+                sub = run_dir.sub(run_name(e, s))
+                if (sub.checkpoints / "last.pt").is_file() and not (sub.path / "result.json").is_file():
+                    check_resumable(sub.checkpoints / "last.pt", cfg)
     started = time.perf_counter()
     records = run_jobs(cfg, run_dir, resume)
     wall = time.perf_counter() - started

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from dlrl.config.dqn import DQNConfig
 from dlrl.errors import CheckpointError, DlrlError
 from dlrl.experiments.dqn.jobs import run_name
 from dlrl.rl.evaluate import greedy_frames, greedy_returns
-from dlrl.rl.loop import load_q_network
+from dlrl.rl.loop import env_maker, load_q_network
 from dlrl.rundir import RunDir
 from dlrl.utils import atomic_path
 
@@ -58,7 +59,7 @@ def evaluate(run_dir: RunDir, episodes: int | None = None, seed_offset: int = 30
     table = {}
     for name in _agent_names(cfg, run_dir):
         q_net = load_q_network(run_dir.sub(name).checkpoints / "best.pt", cfg)
-        returns = greedy_returns(q_net, cfg.env, episodes, _seed_of(name) + seed_offset)
+        returns = greedy_returns(q_net, env_maker(cfg), episodes, _seed_of(name) + seed_offset)
         table[name] = {
             "mean": float(returns.mean()),
             "std": float(returns.std()),
@@ -84,6 +85,21 @@ def _best_agent(run_dir: RunDir, names: list[str]) -> str:
     return max(scores, key=scores.__getitem__)
 
 
+VIDEO_FORMATS = ("gif", "mp4")
+
+
+def video_format(out: str | None, fmt: str | None) -> str:
+    """``play``'s video format: ``fmt``, else the suffix of ``out``, else GIF; a mismatch is an error."""
+    suffix = Path(out).suffix.lower().lstrip(".") if out else None
+    if fmt is not None and fmt not in VIDEO_FORMATS:
+        raise DlrlError(f"--format {fmt}: choose from {', '.join(VIDEO_FORMATS)}")
+    if suffix is not None and suffix not in VIDEO_FORMATS:
+        raise DlrlError(f"--out {out}: the video path must end in .gif or .mp4")
+    if fmt is not None and suffix is not None and fmt != suffix:
+        raise DlrlError(f"--out {out}: the path ends in .{suffix} but --format is {fmt}")
+    return fmt or suffix or "gif"
+
+
 def play(
     run_dir: RunDir,
     agent: str | None = None,
@@ -91,36 +107,43 @@ def play(
     every: int = 2,
     out: str | None = None,
     fps: int = 50,
+    format: str | None = None,
 ) -> list[Path]:
-    """Greedy episodes of one agent's best checkpoint as a GIF (and MP4 if imageio-ffmpeg is installed)."""
+    """Greedy episodes of one agent's best checkpoint as a GIF (default) or an MP4 (``format='mp4'`` or an
+    ``out`` ending in .mp4); a pixel agent's video shows the processed frames it acted on beside the screen.
+    Returns the path written (in a list)."""
+    fmt = video_format(out, format)
     cfg = load_run_config(run_dir)
     names = _agent_names(cfg, run_dir, agent)
     name = _best_agent(run_dir, names) if agent is None and len(names) > 1 else names[0]
     q_net = load_q_network(run_dir.sub(name).checkpoints / "best.pt", cfg)
-    frames, returns = greedy_frames(q_net, cfg.env, episodes, _seed_of(name) + 40_000_000, every)
-    target = Path(out) if out else run_dir.path / "videos" / f"{name}.gif"
-    if target.suffix.lower() != ".gif":
-        raise DlrlError(f"--out {target}: the video path must end in .gif (an .mp4 is written beside it)")
-    written = _write_video(list(frames), target, fps, every)
+    frames, returns = greedy_frames(q_net, env_maker(cfg), episodes, _seed_of(name) + 40_000_000, every)
+    target = Path(out) if out else run_dir.path / "videos" / f"{name}.{fmt}"
+    write_video(frames, target, fps / every)
     log.info("%s: %d greedy episode(s), returns %s", name, episodes, ", ".join(f"{r:g}" for r in returns))
-    return written
+    return [target]
 
 
-def _write_video(frames: Sequence[Any], target: Path, fps: int, every: int) -> list[Path]:
-    """``target`` as a GIF, and an MP4 beside it when imageio-ffmpeg is installed; the paths written.
+def _even(frame: np.ndarray) -> np.ndarray:
+    """``frame`` padded with white to even height and width (H.264 in yuv420p needs both even)."""
+    h, w = frame.shape[:2]
+    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), constant_values=255) if h % 2 or w % 2 else frame
 
-    frames: every ``every``-th frame of episodes rendered at ``fps``.
-    """
+
+def write_video(frames: Sequence[np.ndarray], target: Path, fps: float) -> None:
+    """RGB frames (H, W, 3) uint8 as a looping GIF or an H.264 MP4 (by ``target``'s suffix), atomically.
+
+    The MP4 goes through imageio-ffmpeg, whose wheel ships its own ffmpeg binary."""
     with atomic_path(target) as tmp:
-        imageio.mimsave(tmp, frames, format="GIF", duration=1000 * every / fps, loop=0)
-    written = [target]
-    try:
-        import imageio_ffmpeg  # noqa: F401  # why: optional; without it there is no MP4, only the GIF
-    except ImportError:
-        log.info("imageio-ffmpeg not installed: GIF only")
-    else:
-        mp4 = target.with_suffix(".mp4")
-        with atomic_path(mp4) as tmp:
-            imageio.mimsave(tmp, frames, format="FFMPEG", fps=fps / every)
-        written.append(mp4)
-    return written
+        if target.suffix.lower() == ".mp4":
+            staged = tmp.with_name(tmp.name + ".mp4")  # ffmpeg picks the container by the suffix
+            try:
+                # macro_block_size=2: keep the frame size (the default 16 would rescale a 600-wide frame)
+                imageio.mimsave(
+                    staged, [_even(f) for f in frames], format="FFMPEG", fps=fps, macro_block_size=2
+                )
+                os.replace(staged, tmp)
+            finally:
+                staged.unlink(missing_ok=True)
+        else:
+            imageio.mimsave(tmp, list(frames), format="GIF", duration=1000 / fps, loop=0)

@@ -8,8 +8,10 @@ import numpy as np
 
 from dlrl.config.dqn import DQNConfig
 from dlrl.rl.exploration import schedule_curve
+from dlrl.rl.loop import env_maker
 from dlrl.rundir import RunDir
 from dlrl.viz.rl import (
+    plot_agent_view,
     plot_band,
     plot_eval_curves,
     plot_return_histogram,
@@ -51,6 +53,8 @@ def write_figures(
         "eval_returns_per_seed",
     )
     _save_schedules(cfg, run_dir)
+    if cfg.obs_type == "pixels":
+        _save_agent_view(cfg, run_dir)
     run_dir.save_figure(plot_training_stats(updates), "loss_and_q")
     pooled: dict[str, np.ndarray] = {
         ex: np.concatenate([r["final_returns"] for r in records.values() if r["exploration"] == ex])
@@ -102,3 +106,20 @@ def _save_schedules(cfg: DQNConfig, run_dir: RunDir) -> None:
         )
         labels[f"softmax temperature ({e.temperature_decay})"] = "temperature"
     run_dir.save_figure(plot_schedules(steps, schedules, labels), "exploration_schedule")
+
+
+def _save_agent_view(cfg: DQNConfig, run_dir: RunDir, steps: int = 12) -> None:
+    """One observation of a pixel agent after a few steps pushing right (cart and pole in motion)."""
+    env = env_maker(cfg)()
+    try:
+        obs, _ = env.reset(seed=cfg.seed)
+        for _ in range(steps):
+            obs, _, terminated, truncated, _ = env.step(1 % env.action_space.n)
+            if terminated or truncated:
+                break
+        rgb = env.last_rgb  # the PixelObservation wrapper's last rendered frame
+    finally:
+        env.close()
+    crop = cfg.pixels.crop
+    title = f"{cfg.env}: what the agent sees ({len(obs)} stacked frames, uint8)"
+    run_dir.save_figure(plot_agent_view(rgb, crop, obs, title), "agent_view")
