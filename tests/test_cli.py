@@ -17,7 +17,7 @@ import torch
 
 from dlrl.cli import build_parser, main
 from dlrl.cli import data as data_cli
-from dlrl.data import sources
+from dlrl.data import download, sources
 from dlrl.data.sources import SPLIT_FILES, DatasetSpec
 
 TINY = ["data.limit=200", "epochs=2", "model.hidden_sizes=[16]", "batch_size=64", "device=cpu"]
@@ -460,7 +460,7 @@ def test_data_fetch_completes_an_incomplete_data_dir(mirror, capsys, tmp_path: P
 def test_data_fetch_wrong_files(mirror, capsys, tmp_path: Path, monkeypatch) -> None:
     for name in mirror:
         mirror[name] = b"\x1f\x8b" + b"garbage" * 100
-    monkeypatch.setattr(sources.time, "sleep", lambda seconds: None)  # skip the retry backoff
+    monkeypatch.setattr(download.time, "sleep", lambda seconds: None)  # skip the retry backoff
     code, _, err = _run(capsys, "data", "fetch", "mnist", "--data-dir", str(tmp_path / "d"))
     assert code == 2
     _one_error_line(err, "checksum mismatch", "train-images-idx3-ubyte.gz")

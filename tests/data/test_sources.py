@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from dlrl.data import sources
+from dlrl.data.download import Progress, download_file
 from dlrl.data.idx import write_idx
-from dlrl.data.sources import DatasetSpec, Progress, download_file, fetch, resolve
+from dlrl.data.sources import DatasetSpec, fetch, resolve
 from dlrl.errors import DataError
 
 Handler = Callable[[http.server.BaseHTTPRequestHandler], None]
