@@ -22,3 +22,9 @@ def test_continuous_actions_are_refused(env_id):
     with pytest.raises(DlrlError, match="DQN needs discrete actions") as err:
         env_info(env_id)
     assert "\n" not in str(err.value)
+
+
+def test_lunar_lander_is_there_with_box2d():
+    info = env_info("LunarLander-v3")
+    assert info.obs_shape == (8,) and info.num_actions == 4
+    assert info.max_episode_steps == 1000 and info.reward_threshold == 200

@@ -239,6 +239,24 @@ PRESETS: dict[str, dict[str, Any]] = {
         "eval_every": 5000,
         "eval_episodes": 10,
     },
+    # Box2D (gymnasium[box2d]); the RL Zoo's DQN settings (256x256, lr 6.3e-4, batch 128, 4 updates per
+    # 4 steps) with Double DQN, Huber loss and Polyak targets, up to 200k steps. An evaluation whose
+    # 10-episode mean reaches 200 is re-checked on 100 episodes; training stops once that mean is 250.
+    "LunarLander-v3": {
+        "total_steps": 200_000,
+        "model": {"hidden_sizes": [256, 256]},
+        "lr": 6.3e-4,
+        "batch_size": 128,
+        "buffer_size": 100_000,
+        "learning_starts": 10_000,
+        "train_freq": 4,
+        "gradient_steps": 4,
+        "huber": True,
+        "exploration": {"epsilon_steps": 25_000, "epsilon_end": 0.05},
+        "eval_every": 5000,
+        "eval_episodes": 10,
+        "stop_return": 250.0,
+    },
 }
 
 # obs_type=pixels: settings on top of the class defaults, per env ("*": any other env), applied before the

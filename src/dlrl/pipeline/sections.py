@@ -16,6 +16,7 @@ class Section:
     part: str  # part1 / part2 / part3, for --only / --skip
     experiment: str  # registry name, or "tune:<experiment>" for a hyperparameter search of it
     overrides: dict[str, Any] = field(default_factory=dict)  # dotted keys applied on top of the profile
+    on_request: bool = False  # runs only when named in --only (too long for every run)
 
     @property
     def searched(self) -> str | None:
@@ -36,6 +37,9 @@ SECTIONS: list[Section] = [
     # encoder_run is relative: finetune looks for it beside its own run directory (the section above).
     Section("finetune", "part2", "finetune", {"encoder_run": "autoencoder"}),
     Section("dqn", "part3", "dqn", {"seeds": [0, 1, 2], "explorations": ["epsilon", "softmax"]}),
+    Section("lunarlander", "part3", "dqn", {"env": "LunarLander-v3", "seeds": [0, 1, 2, 3, 4]}),
+    # CartPole from the screen: about half an hour per seed on one core, so only with --only dqn-pixels
+    Section("dqn-pixels", "part3", "dqn", {"obs_type": "pixels", "seeds": [0, 1, 2, 3, 4]}, on_request=True),
 ]
 
 # Typical wall seconds per section on 2 cores: (quick, full), as measured on 2026-11-25. Only the first guess
@@ -50,14 +54,19 @@ EXPECTED_SECONDS: dict[str, tuple[float, float]] = {
     "vae": (10, 18),
     "finetune": (1, 12),
     "dqn": (8, 34),
+    "lunarlander": (60, 900),  # 5 seeds, 2 at a time; full: up to 200k steps each, fewer once solved
+    "dqn-pixels": (300, 4 * 3600),  # 5 seeds, 2 at a time, each up to 200k steps (~30 min on one core)
 }
 DEFAULT_EXPECTED = (30.0, 120.0)
 
 
 def select_sections(only: str | None, skip: str | None) -> list[Section]:
-    """The sections left by ``--only`` and ``--skip`` (comma-separated parts or section names)."""
+    """The sections left by ``--only`` and ``--skip`` (comma-separated parts or section names).
+
+    A section run on request is chosen only by its own name in ``--only``, never by its part."""
     known = {s.part for s in SECTIONS} | {s.name for s in SECTIONS}
-    chosen = SECTIONS
+    named = {v.strip() for v in (only or "").split(",")}
+    chosen = [s for s in SECTIONS if not s.on_request or s.name in named]
     for option, value in (("--only", only), ("--skip", skip)):
         if not value:
             continue
