@@ -444,7 +444,7 @@ def evaluate_model(
     figures: confusion matrix, predictions, labels)."""
     tested = checkpoint_to_test(cfg)
     path = run_dir.checkpoints / f"{tested}.pt"
-    load_model_state(model, load_checkpoint(path)["model"], path)
+    load_model_state(model, load_checkpoint(path, required=("model",))["model"], path)
     bf16 = use_bf16(cfg, device)
     mirror, shift = prediction_options(cfg).values()
     logits = predict(model, data.test_x, device, bf16=bf16, mirror=mirror, shift=shift)
