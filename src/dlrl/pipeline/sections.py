@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dlrl.errors import DlrlError
+from dlrl.errors import DlrlError, shown
 
 SEARCH_PREFIX = "tune:"
 
@@ -17,6 +17,9 @@ class Section:
     experiment: str  # registry name, or "tune:<experiment>" for a hyperparameter search of it
     overrides: dict[str, Any] = field(default_factory=dict)  # dotted keys applied on top of the profile
     on_request: bool = False  # runs only when named in --only (too long for every run)
+    full_only: bool = (
+        False  # not in the quick profile unless named in --only (its quick budget shows nothing)
+    )
 
     @property
     def searched(self) -> str | None:
@@ -37,7 +40,9 @@ SECTIONS: list[Section] = [
     # encoder_run is relative: finetune looks for it beside its own run directory (the section above).
     Section("finetune", "part2", "finetune", {"encoder_run": "autoencoder"}),
     Section("dqn", "part3", "dqn", {"seeds": [0, 1, 2], "explorations": ["epsilon", "softmax"]}),
-    Section("lunarlander", "part3", "dqn", {"env": "LunarLander-v3", "seeds": [0, 1, 2, 3, 4]}),
+    Section(
+        "lunarlander", "part3", "dqn", {"env": "LunarLander-v3", "seeds": [0, 1, 2, 3, 4]}, full_only=True
+    ),
     # CartPole from the screen: about half an hour per seed on one core, so only with --only dqn-pixels
     Section("dqn-pixels", "part3", "dqn", {"obs_type": "pixels", "seeds": [0, 1, 2, 3, 4]}, on_request=True),
 ]
@@ -60,13 +65,14 @@ EXPECTED_SECONDS: dict[str, tuple[float, float]] = {
 DEFAULT_EXPECTED = (30.0, 120.0)
 
 
-def select_sections(only: str | None, skip: str | None) -> list[Section]:
+def select_sections(only: str | None, skip: str | None, quick: bool = False) -> list[Section]:
     """The sections left by ``--only`` and ``--skip`` (comma-separated parts or section names).
 
-    A section run on request is chosen only by its own name in ``--only``, never by its part."""
+    A section run on request is chosen only by its own name in ``--only``, never by its part; with
+    ``quick``, a full-profile section likewise."""
     known = {s.part for s in SECTIONS} | {s.name for s in SECTIONS}
     named = {v.strip() for v in (only or "").split(",")}
-    chosen = [s for s in SECTIONS if not s.on_request or s.name in named]
+    chosen = [s for s in SECTIONS if s.name in named or not (s.on_request or (quick and s.full_only))]
     for option, value in (("--only", only), ("--skip", skip)):
         if not value:
             continue
@@ -91,9 +97,11 @@ def parse_sets(items: list[str] | None) -> dict[str, list[str]]:
         key, sep, value = item.partition("=")
         section, dot, rest = key.strip().partition(".")
         if not sep or not dot or not rest:
-            raise DlrlError(f"--set '{item}': expected SECTION.KEY=VALUE, e.g. classifier.epochs=1")
+            raise DlrlError(f"--set '{shown(item)}': expected SECTION.KEY=VALUE, e.g. classifier.epochs=1")
         if section not in names:
-            raise DlrlError(f"--set '{item}': unknown section '{section}' (choose from {', '.join(names)})")
+            raise DlrlError(
+                f"--set '{shown(item)}': unknown section '{shown(section)}' (choose from {', '.join(names)})"
+            )
         sets.setdefault(section, []).append(f"{rest}={value}")
     return sets
 
