@@ -32,3 +32,10 @@ class OutputError(DlrlError):
     rename), so the run continues with --resume once the cause is fixed."""
 
     exit_code = 1
+
+
+def shown(text: object, limit: int = 60) -> str:
+    """User input as an error message quotes it: on one line (control characters escaped, as in a Python
+    string literal) and at most ``limit`` characters."""
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -145,3 +145,45 @@ def test_written_config_reloads_to_the_same_config(tmp_path: Path, name: str) ->
         path = _write(tmp_path, "config.yaml", config_to_yaml(cfg))
         assert resolve_config(entry, path) == cfg
         assert build_config(entry.config_cls(), read_config_file(path), str(path)) == cfg
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("deep.yaml", "optim: " + "[" * 3000 + "]" * 3000),
+        ("deep-map.yaml", "{a: " * 3000 + "1" + "}" * 3000),
+        ("deep.toml", "a = " + "[" * 3000 + "]" * 3000),
+        ("deep-table.toml", "a = " + "{b = " * 3000),
+    ],
+)
+def test_nesting_too_deep_to_parse_is_one_config_error(tmp_path: Path, name: str, text: str) -> None:
+    """Found by tests/fuzz: the YAML and TOML parsers recurse per level and ended in RecursionError."""
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=rf"{path}: cannot parse (YAML|TOML): nested too deeply") as info:
+        read_config_file(path)
+    assert "\n" not in str(info.value)
+
+
+def test_an_override_nested_too_deeply_is_one_config_error() -> None:
+    for value in ("[" * 3000, "[" * 3000 + "]" * 3000, "{a: " * 3000):
+        with pytest.raises(ConfigError) as info:
+            apply_overrides({}, [f"model.hidden_sizes={value}"])
+        assert str(info.value) == f"override 'model.hidden_sizes={value[:38]}...': value nested too deeply"
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_a_list_or_a_mapping_at_any_key_is_a_config_error(tmp_path: Path, name: str) -> None:
+    """Found by tests/fuzz: 'env: []' reached a preset lookup that hashes the value (TypeError)."""
+    from dlrl.config.base import _leaf_keys
+
+    entry = EXPERIMENTS[name]
+    for key in _leaf_keys(entry.config_cls()):
+        for value in ("[]", "{}", "[[1]]", "{a: 1}"):
+            path = tmp_path / "config.yaml"
+            top, _, rest = key.partition(".")
+            path.write_text(f"{top}: {{{rest}: {value}}}\n" if rest else f"{top}: {value}\n")
+            try:
+                resolve_config(entry, path)
+            except ConfigError as err:
+                assert "\n" not in str(err)

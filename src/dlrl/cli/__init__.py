@@ -14,7 +14,7 @@ import sys
 
 from dlrl.cli import data, experiments, report, rl, run, tune
 from dlrl.cli.common import ArgumentParser, HelpFormatter, configure_logging, internal_error
-from dlrl.errors import DlrlError, OutputError
+from dlrl.errors import DlrlError, OutputError, shown
 
 # In the order `dlrl --help` lists their commands.
 COMMAND_MODULES = (experiments, data, run, report, rl, tune)
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except DlrlError as err:
         hint = resume_hint if isinstance(err, OutputError) else ""
-        print(f"dlrl: error: {err}{hint}", file=sys.stderr)
+        print(f"dlrl: error: {shown(err, limit=1000)}{hint}", file=sys.stderr)  # one line, whatever it quotes
         return err.exit_code
     except KeyboardInterrupt:
         print(f"dlrl: interrupted{resume_hint}", file=sys.stderr)

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dlrl.errors import ConfigError
+from dlrl.errors import ConfigError, shown
 
 C = TypeVar("C", bound="Config")
 
@@ -77,6 +77,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config file ({err.strerror})") from None
     try:
+        if nesting_depth(text) > MAX_NESTING:
+            raise RecursionError  # before parsing: PyYAML's scanner takes seconds over a few thousand '['
         if path.suffix.lower() == ".toml":
             data = tomllib.loads(text)
         else:
@@ -89,6 +91,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         kind = "TOML" if isinstance(err, tomllib.TOMLDecodeError) else "YAML"
         raise ConfigError(f"{path}: cannot parse {kind}: {first}") from None
+    except RecursionError:  # both parsers recurse once per level of nesting
+        kind = "TOML" if path.suffix.lower() == ".toml" else "YAML"
+        raise ConfigError(f"{path}: cannot parse {kind}: nested too deeply") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -96,11 +101,37 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _parse_value(text: str) -> Any:
+# Deeper brackets than any config has: refused before a parser recurses into them.
+MAX_NESTING = 100
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest nesting of [ and { outside quotes (YAML flow style, TOML arrays and inline tables)."""
+    depth = deepest = 0
+    quote = ""
+    for char in text:
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def _parse_value(text: str, item: str, source: str) -> Any:
     try:
+        if nesting_depth(text) > MAX_NESTING:
+            raise RecursionError
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    except RecursionError:  # the YAML parser recurses once per level of nesting
+        raise ConfigError(f"{source} '{shown(item)}': value nested too deeply") from None
 
 
 def apply_overrides(
@@ -116,8 +147,8 @@ def apply_overrides(
         for item in overrides:
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
-                raise ConfigError(f"{source} '{item}': expected key=value, e.g. optim.lr=3e-4")
-            items.append((key.strip(), _parse_value(value)))
+                raise ConfigError(f"{source} '{shown(item)}': expected key=value, e.g. optim.lr=3e-4")
+            items.append((key.strip(), _parse_value(value, item, source)))
     for key, value in items:
         node = result
         parts = key.split(".")
@@ -126,7 +157,7 @@ def apply_overrides(
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                raise ConfigError(f"{source} '{key}': '{part}' is not a section")
+                raise ConfigError(f"{source} '{shown(key)}': '{shown(part)}' is not a section")
             node = child
         node[parts[-1]] = value
     return result
@@ -205,10 +236,10 @@ def build_config(cls: type[C], data: dict[str, Any], source: str) -> C:
                 leaves = {k.rpartition(".")[2]: k for k in _leaf_keys(cls)}
                 hint = [leaves[h] for h in difflib.get_close_matches(str(loc[-1]), list(leaves), n=1)]
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise ConfigError(f"{source}: unknown key '{key}'{suggestion}") from None
+            raise ConfigError(f"{source}: unknown key '{shown(key)}'{suggestion}") from None
         value = problem.get("input")
-        shown = f" (got {value!r})" if not isinstance(value, dict) and len(repr(value)) < 60 else ""
-        raise ConfigError(f"{source}: {key}: {problem['msg']}{shown}") from None
+        got = f" (got {value!r})" if not isinstance(value, dict) and len(repr(value)) < 60 else ""
+        raise ConfigError(f"{source}: {shown(key)}: {problem['msg']}{got}") from None
 
 
 def config_to_yaml(config: Config) -> str:
@@ -249,7 +280,8 @@ def layer_config(
         data = apply_overrides(data, cls.QUICK)
     if file_data is not None:
         if "experiment" in file_data and file_data["experiment"] != name:
-            raise ConfigError(f"{file_source}: is a config for '{file_data['experiment']}', not '{name}'")
+            other = shown(file_data["experiment"])
+            raise ConfigError(f"{file_source}: is a config for '{other}', not '{name}'")
         data = _merge(data, file_data)
         source = file_source
     if options:
