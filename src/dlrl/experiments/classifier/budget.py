@@ -1,0 +1,192 @@
+"""epochs=auto: how many epochs fit the time budget on this machine, timed on a few real batches before
+training, and the line that says so (chosen epochs, precision, ETA)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlrl.config.classifier import ClassifierConfig
+from dlrl.data.batching import Batches
+from dlrl.data.images import ImageData
+from dlrl.experiments.classifier.model import (
+    live_model,
+    make_augment,
+    make_step,
+    native_bf16,
+    predict,
+    prediction_view_count,
+    use_bf16,
+)
+from dlrl.progress import format_seconds
+from dlrl.rundir import RunDir
+from dlrl.train.checkpoint import load_checkpoint
+from dlrl.train.optim import make_optimization
+from dlrl.train.trainer import train_one_epoch
+
+log = logging.getLogger(__name__)
+
+# Timing an epoch (for epochs=auto and the ETA): a few batches untimed (allocations, kernels), then timed.
+WARMUP_BATCHES, TIMED_BATCHES = 3, 40
+
+
+@dataclass
+class EpochPlan:
+    """How many epochs a run trains and why, with the timings behind an epochs=auto choice."""
+
+    epochs: int
+    source: str  # "config": given; "time_budget": timed here; "checkpoint": the interrupted run's choice
+    precision: str  # "bf16" or "fp32": the matmuls' arithmetic
+    seconds_per_epoch: float | None = None  # estimated: training batches and validation
+    test_seconds: float | None = None  # estimated: the final test prediction (every view)
+    timed_batches: int = 0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if self.seconds_per_epoch is None or self.test_seconds is None:
+            return None
+        return self.epochs * self.seconds_per_epoch + self.test_seconds
+
+
+def epochs_within(budget: float, seconds_per_epoch: float, max_epochs: int) -> int:
+    """Whole epochs that fit ``budget`` seconds, at least 1 and at most ``max_epochs``."""
+    if not seconds_per_epoch > 0:
+        return max_epochs
+    return max(1, min(max_epochs, math.floor(budget / seconds_per_epoch)))
+
+
+def time_schedule(
+    cfg: ClassifierConfig, model: nn.Module, data: ImageData, device: torch.device
+) -> tuple[float, float, int]:
+    """(seconds per epoch, seconds of the test prediction, batches timed), estimated from a few training
+    steps of a copy of ``model`` (the classifier's own step, optimizer, batch size and augmentation) and one
+    forward pass over up to 2,048 validation images. Changes no state of the run: the model is a copy and
+    the global RNG is restored, so the chosen epochs train exactly as if they had been given."""
+    bf16 = use_bf16(cfg, device)
+    gpus = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=gpus):
+        scratch = copy.deepcopy(live_model(model))
+        batches = Batches(
+            data.train_x,
+            data.train_y,
+            batch_size=cfg.batch_size,
+            shuffle=True,
+            seed=cfg.seed,
+            transform=make_augment(cfg),
+        )
+        optimizer, _, _ = make_optimization(scratch.parameters(), cfg.optim, 1, len(batches))
+        step = make_step(cfg.label_smoothing, bf16)
+        stream = iter(batches)
+        warmup = min(WARMUP_BATCHES, max(len(batches) - 1, 0))
+        timed = min(TIMED_BATCHES, len(batches) - warmup)
+        clip = cfg.optim.grad_clip
+        if warmup:
+            train_one_epoch(scratch, itertools.islice(stream, warmup), step, optimizer, device, clip)
+        seconds = []
+        for _ in range(timed):
+            started = time.perf_counter()
+            train_one_epoch(scratch, itertools.islice(stream, 1), step, optimizer, device, clip)
+            seconds.append(time.perf_counter() - started)
+        # The median: a batch slowed by another process on a shared machine must not cost the run epochs.
+        per_batch = float(np.median(seconds)) if seconds else 0.0
+        probe = (data.val_x if len(data.val_x) else data.test_x)[:2048]
+        started = time.perf_counter()
+        predict(scratch, probe, device, bf16=bf16)
+        per_image = (time.perf_counter() - started) / max(len(probe), 1)
+    views = prediction_view_count(cfg)
+    test_passes = views + 1 if views > 1 else 1  # the averaged views, then the single-view accuracy
+    per_epoch = per_batch * len(batches) + per_image * len(data.val_x)
+    return per_epoch, per_image * len(data.test_x) * test_passes, timed
+
+
+def plan_epochs(
+    cfg: ClassifierConfig,
+    model: nn.Module,
+    data: ImageData,
+    device: torch.device,
+    run_dir: RunDir,
+    resume: bool,
+) -> EpochPlan:
+    """The epochs this run trains: as configured, the interrupted run's choice on resume, or (epochs=auto)
+    as many as fit ``cfg.time_budget`` at the speed timed on this machine, capped at ``cfg.max_epochs``."""
+    precision = "bf16" if use_bf16(cfg, device) else "fp32"
+    last = run_dir.checkpoints / "last.pt"
+    if cfg.epochs == "auto" and resume and last.is_file():
+        chosen = load_checkpoint(last).get("config", {}).get("epochs")
+        if isinstance(chosen, int) and not isinstance(chosen, bool):
+            return EpochPlan(chosen, "checkpoint", precision)
+    # Timed for the ETA too when the epochs are given: a second or two of a run that takes minutes.
+    per_epoch, test_seconds, timed = time_schedule(cfg, model, data, device)
+    if cfg.epochs != "auto":
+        return EpochPlan(int(cfg.epochs), "config", precision, per_epoch, test_seconds, timed)
+    epochs = epochs_within(cfg.time_budget, per_epoch, cfg.max_epochs)
+    return EpochPlan(epochs, "time_budget", precision, per_epoch, test_seconds, timed)
+
+
+def describe_plan(cfg: ClassifierConfig, plan: EpochPlan, device: torch.device) -> str:
+    """The line printed before training: epochs and why, precision and why, ETA."""
+    if plan.source == "config":
+        why = "as configured"
+    elif plan.source == "checkpoint":
+        why = "chosen by the interrupted run"
+    else:
+        assert plan.seconds_per_epoch is not None
+        fit_budget = math.floor(cfg.time_budget / plan.seconds_per_epoch)
+        timing = f"{plan.seconds_per_epoch:.2f} s per epoch, timed on {plan.timed_batches} batches"
+        why = (
+            f"max_epochs; {fit_budget} would fit time_budget={cfg.time_budget:g} s at {timing}"
+            if fit_budget > cfg.max_epochs
+            else f"what fits time_budget={cfg.time_budget:g} s at {timing}"
+        )
+    if cfg.precision != "auto":
+        arithmetic = f"precision={cfg.precision}"
+    elif device.type == "cpu":
+        arithmetic = "this CPU computes bf16 natively" if native_bf16() else "no native bf16 on this CPU"
+    else:
+        arithmetic = device.type
+    eta = (
+        f", ETA {format_seconds(plan.eta_seconds)} (training + test prediction)"
+        if plan.eta_seconds is not None
+        else ""
+    )
+    return f"classifier: {plan.epochs} epochs ({why}), {plan.precision} ({arithmetic}){eta}"
+
+
+def cpu_model() -> str | None:
+    """The CPU's model name (Linux: /proc/cpuinfo), for the summary: results depend on it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def plan_summary(cfg: ClassifierConfig, plan: EpochPlan) -> dict[str, Any]:
+    """What the summary records about the schedule's choice (so a result says which machine shaped it)."""
+    return {
+        "epochs": plan.epochs,
+        "epochs_source": plan.source,
+        "time_budget": cfg.time_budget if plan.source == "time_budget" else None,
+        "estimated_seconds_per_epoch": _rounded(plan.seconds_per_epoch),
+        "eta_seconds": _rounded(plan.eta_seconds),
+        "precision": plan.precision,
+        "native_bf16": native_bf16(),
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
