@@ -7,7 +7,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: setup run full test lint bench clean
+.PHONY: setup run full test lint bench clean notebooks
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,13 @@ full: setup  ## every experiment at the issue targets' budgets
 test: setup  ## the test suite (a few minutes on 2 cores)
 	$(BIN)/python -m pytest -q
 
+$(VENV)/.notebooks: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[notebooks]"
+	@touch $@
+
+notebooks: $(VENV)/.notebooks  ## the three notebooks at full budget: runs/notebooks-<time>/<name>.html beside their runs
+	$(BIN)/python notebooks/execute.py
+
 BENCH_ARGS ?=
 bench: setup  ## every benchmark beside its reference (about 28 min on 2 idle cores, estimated) -> bench/results/
 	@$(BIN)/python -c "import stable_baselines3" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[bench]" \
@@ -34,8 +41,8 @@ bench: setup  ## every benchmark beside its reference (about 28 min on 2 idle co
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench notebooks
+	$(BIN)/ruff format --check src tests bench notebooks
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
