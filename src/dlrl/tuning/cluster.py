@@ -78,6 +78,8 @@ class ClusterInfo:
 
     def check_cpus(self, needed: float, option: str) -> None:
         """One task or trial needs ``needed`` CPUs on one node (``option`` names the setting)."""
+        if not self.nodes:  # Ray Client (ray://): the nodes are not known here, Ray itself checks
+            return
         largest = self.largest_node_cpus
         if needed > largest:
             raise ClusterError(
@@ -173,12 +175,18 @@ def token_source() -> str:
     return str(Path.home() / ".ray" / "auth_token")
 
 
-def _token_available() -> bool:
+def _token_available(given: str) -> bool:
+    """Whether Ray's token loader finds a token; a RAY_AUTH_TOKEN_PATH naming no token is an error."""
     from ray._raylet import AuthenticationTokenLoader  # ray only when a cluster is used
+    from ray.exceptions import AuthenticationError
 
     loader = AuthenticationTokenLoader.instance()
     loader.reset_cache()  # RAY_AUTH_TOKEN may have changed since the last look (a notebook, a test)
-    return bool(loader.has_token(ignore_auth_mode=True))
+    try:
+        return bool(loader.has_token(ignore_auth_mode=True))
+    except AuthenticationError:  # Ray's loader refuses a token file it cannot read
+        path = os.environ.get("RAY_AUTH_TOKEN_PATH", "")
+        raise ClusterError(f"{given}: RAY_AUTH_TOKEN_PATH={path}: no such file, or it is empty") from None
 
 
 @contextlib.contextmanager
@@ -222,7 +230,7 @@ def _gcs_client(address: str, given: str) -> tuple[object, bool]:
     from ray.exceptions import AuthenticationError, RpcError
 
     mode = os.environ.get(AUTH_MODE)
-    if mode is not None and mode.lower() == "token" and not _token_available():
+    if mode is not None and mode.lower() == "token" and not _token_available(given):
         raise ClusterError(_no_token(given, f"{AUTH_MODE}=token is set but"))  # Ray would abort the process
     try:
         try:
@@ -233,7 +241,7 @@ def _gcs_client(address: str, given: str) -> tuple[object, bool]:
                     f"{given}: the cluster uses token authentication but {AUTH_MODE}={mode} here; unset it "
                     "(dlrl then finds the token as Ray does) or set RAY_AUTH_MODE=token"
                 ) from None
-            if not _token_available():
+            if not _token_available(given):
                 raise ClusterError(_no_token(given, "the cluster uses token authentication and")) from None
             if mode is not None:  # token mode already on: the token is the wrong one
                 raise _refused(given) from None

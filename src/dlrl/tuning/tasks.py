@@ -70,7 +70,7 @@ def run_on_cluster(
 
     from dlrl.tuning.raysession import ray_session  # imports ray
 
-    cluster.check_cpus(cpus, f"{cpus:g} CPUs per job")
+    cluster.check_cpus(cpus, f"{cpus:g} CPUs per task (its torch threads)")
     task = ray.remote(num_cpus=cpus)(run_in_temporary_directory)
     records = []
     with ray_session(log_path, cluster):
