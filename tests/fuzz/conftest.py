@@ -22,3 +22,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if terminalreporter.config.get_verbosity() > 0 or fuzz_support.FUZZ:
         for line in fuzz_support.outcome_lines():
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def finished_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny finished runs of regression, classifier, autoencoder and finetune (see fuzz_runs.py)."""
+    from fuzz_runs import make_runs
+
+    return make_runs(tmp_path_factory.mktemp("finished"))

@@ -251,3 +251,25 @@ def test_any_saved_dict_loads_or_is_a_checkpoint_error(
             assert isinstance(load(), dict)
         except CheckpointError as err:
             assert str(err).startswith(f"{path}: ") and "\n" not in str(err)
+
+
+@pytest.mark.parametrize(
+    "pickle_bytes",
+    [b"\x80\x02R.", b"\x80\x02t.", b"\x80\x02(u.", b"\x80\x02\x85.", b"\x80\x02q\x00h\x05."],
+    ids=["reduce", "tuple", "setitems", "tuple1", "memo"],
+)
+def test_a_malformed_pickle_inside_the_zip_is_a_checkpoint_error(tmp_path: Path, pickle_bytes: bytes) -> None:
+    """Found by tests/fuzz: pickle opcodes with too few operands made the weights-only unpickler raise
+    IndexError (pop from an empty stack, a memo index out of range)."""
+    import io
+    import zipfile
+
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, {"model": _model().state_dict()})
+    path = tmp_path / "bad.pt"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for info in source.infolist():
+            content = pickle_bytes if info.filename.endswith("data.pkl") else source.read(info.filename)
+            archive.writestr(info.filename, content)
+    assert io.BytesIO(path.read_bytes()).read(2) == b"PK"
+    _error(path, "corrupt or truncated checkpoint")

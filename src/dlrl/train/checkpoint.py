@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlrl.errors import CheckpointError
+from dlrl.errors import CheckpointError, shown
 from dlrl.utils import atomic_path
 
 # What a checkpoint may hold: exactly what torch.load(weights_only=True) reads back.
@@ -78,7 +78,11 @@ def load_checkpoint(path: str | Path, required: Iterable[str] = ()) -> dict[str,
     except pickle.UnpicklingError as err:
         detail = _first_line(err, prefer="global")
         raise CheckpointError(f"{path}: refused to load: not a plain-tensor checkpoint ({detail})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError) as err:
+    except MemoryError:  # not the file's fault
+        raise
+    except Exception as err:  # any other failure to read the archive or its pickle: the file is corrupt
+        # (seen: RuntimeError, EOFError, BadZipFile, ValueError, OSError, KeyError, and IndexError from the
+        # weights-only unpickler popping an empty stack)
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({_first_line(err)})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a checkpoint (expected a dict, got {type(state).__name__})")
@@ -163,7 +167,77 @@ def load_model_state(model: nn.Module, state_dict: Any, path: str | Path) -> Non
                 f"{path}: checkpoint belongs to another architecture ({key}: "
                 f"{tuple(state_dict[key].shape)} vs {tuple(tensor.shape)})"
             )
+        if _kind(state_dict[key]) != _kind(tensor):  # float16 for float32 loads; complex or bool does not
+            raise CheckpointError(f"{path}: {key} holds {state_dict[key].dtype} values, not {tensor.dtype}")
     model.load_state_dict(state_dict)
+
+
+def _kind(tensor: torch.Tensor) -> str:
+    if tensor.is_complex():
+        return "complex"
+    if tensor.is_floating_point():
+        return "float"
+    return "bool" if tensor.dtype == torch.bool else "integer"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _same_kind(saved: Any, live: Any) -> bool:
+    """Whether a saved hyperparameter can stand where the live optimizer or scheduler has ``live``."""
+    if isinstance(live, bool) or live is None:
+        return saved is None or isinstance(saved, bool) or (live is None and _is_number(saved))
+    if _is_number(live) or isinstance(live, torch.Tensor):
+        return _is_number(saved) or (isinstance(saved, torch.Tensor) and saved.numel() == 1)
+    if isinstance(live, list | tuple):
+        return isinstance(saved, list | tuple) and len(saved) == len(live)
+    return isinstance(saved, type(live))
+
+
+def check_optimizer_state(optimizer: torch.optim.Optimizer, saved: Any, path: str | Path) -> None:
+    """One CheckpointError unless ``saved`` is a state dict this optimizer can continue from: its groups,
+    their hyperparameters' types and every per-parameter tensor's shape (load_state_dict checks only the
+    number of parameters, and a wrong moment tensor fails at the next step)."""
+
+    def bad(detail: str) -> CheckpointError:
+        return CheckpointError(f"{path}: optimizer state does not match ({detail})")
+
+    if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict):
+        raise bad("not an optimizer state dict")
+    groups = saved.get("param_groups")
+    if not isinstance(groups, list) or len(groups) != len(optimizer.param_groups):
+        raise bad(f"expected {len(optimizer.param_groups)} parameter group(s)")
+    params: dict[Any, torch.Tensor] = {}
+    for index, (group, live) in enumerate(zip(groups, optimizer.param_groups, strict=True)):
+        ids = group.get("params") if isinstance(group, dict) else None
+        if not isinstance(ids, list) or len(ids) != len(live["params"]):
+            raise bad(f"group {index} is not for {len(live['params'])} parameters")
+        for key, value in live.items():
+            if key != "params" and key in group and not _same_kind(group[key], value):
+                raise bad(f"group {index}: {key} is {_a(type(group[key]).__name__)}")
+        params.update(zip(ids, live["params"], strict=True))
+    for param_id, entry in saved["state"].items():
+        if param_id not in params or not isinstance(entry, dict):
+            raise bad(f"state of an unknown parameter {param_id!r}")
+        for name, value in entry.items():
+            if isinstance(value, torch.Tensor) and value.ndim > 0:
+                shape = params[param_id].shape
+                if value.shape != shape or _kind(value) != "float":
+                    raise bad(f"{name} of parameter {param_id} is {value.dtype} {tuple(value.shape)}")
+            elif not (_is_number(value) or isinstance(value, torch.Tensor) or value is None):
+                raise bad(f"{name} of parameter {param_id} is {_a(type(value).__name__)}")
+
+
+def check_scheduler_state(scheduler: Any, saved: Any, path: str | Path) -> None:
+    """One CheckpointError unless every entry of ``saved`` is one this scheduler has, of its type
+    (load_state_dict copies any dict into the scheduler's attributes)."""
+    live = scheduler.state_dict()
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: scheduler state is {_a(type(saved).__name__)}, not a dict")
+    for key, value in saved.items():
+        if key not in live or not _same_kind(value, live[key]):
+            raise CheckpointError(f"{path}: scheduler state does not match (entry {shown(key)})")
 
 
 def restore_model(model: nn.Module, path: str | Path) -> dict[str, Any]:

@@ -60,11 +60,23 @@ def _resume(trainer: Trainer, path: Path, result: FitResult) -> None:
             torch.set_rng_state(state["torch_rng"])
         except (RuntimeError, TypeError) as err:
             raise CheckpointError(f"{path}: bad RNG state ({err})") from None
-    result.history = list(state["history"])
+    history = state["history"]
+    if not isinstance(history, list) or len(history) != trainer.epoch or not all(map(_is_row, history)):
+        raise CheckpointError(
+            f"{path}: history is not one row of numbers per epoch up to epoch {trainer.epoch}"
+        )
+    result.history = list(history)
     result.best_metric = float(state.get("best_metric", result.best_metric))
     result.best_epoch = int(state.get("best_epoch", -1))
     result.waited = int(state.get("waited", 0))
     result.finished = bool(state.get("finished"))
+
+
+def _is_row(row: Any) -> bool:
+    """One epoch's row of a checkpoint's history: names to numbers (what ``_row`` makes)."""
+    return isinstance(row, dict) and all(
+        isinstance(k, str) and (v is None or isinstance(v, int | float)) for k, v in row.items()
+    )
 
 
 def _row(trainer: Trainer, metrics: dict[str, float], seconds: float) -> dict[str, float]:

@@ -18,7 +18,7 @@ from torch import nn
 
 from dlrl.errors import CheckpointError
 from dlrl.progress import progress_bar
-from dlrl.train.checkpoint import load_model_state
+from dlrl.train.checkpoint import check_optimizer_state, check_scheduler_state, load_model_state
 
 Batch = tuple[torch.Tensor, ...]
 Step = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
@@ -163,6 +163,9 @@ class Trainer:
     def load_state(self, state: dict[str, Any], path: str | Path = "state") -> None:
         """Continue from a ``state()`` of the same trainer (a mismatch: CheckpointError naming path)."""
         load_model_state(self.model, state["model"], path)
+        check_optimizer_state(self.optimizer, state["optimizer"], path)
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            check_scheduler_state(self.scheduler, state["scheduler"], path)
         try:
             self.optimizer.load_state_dict(state["optimizer"])
             if self.scheduler is not None and state.get("scheduler") is not None:
