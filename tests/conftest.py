@@ -32,6 +32,13 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.delenv("DLRL_DATA_DIR", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_flushed_subnormals() -> None:
+    """Every dlrl run flushes subnormal floats (dlrl.utils.configure_torch), a setting of the whole process:
+    undo it between tests, so that a later test (e.g. Hypothesis drawing subnormal floats) sees IEEE floats."""
+    torch.set_flush_denormal(False)
+
+
 @pytest.fixture
 def interrupt_at_epoch(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], contextlib.AbstractContextManager]:
     """``with interrupt_at_epoch(n): ...`` runs with a KeyboardInterrupt (as Ctrl-C would raise) right after
