@@ -35,7 +35,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 @pytest.fixture(autouse=True)
 def _no_flushed_subnormals() -> None:
     """Every dlrl run flushes subnormal floats (dlrl.utils.configure_torch), a setting of the whole process:
-    undo it between tests, so that a later test (e.g. Hypothesis drawing subnormal floats) sees IEEE floats."""
+    undo it between tests, so a later test (Hypothesis drawing subnormal floats) sees IEEE floats."""
     torch.set_flush_denormal(False)
 
 
