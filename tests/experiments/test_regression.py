@@ -60,14 +60,6 @@ def test_tiny_run_writes_figures_summary_and_checkpoints(tiny_run: Path) -> None
     assert len((tiny_run / "metrics.csv").read_text().splitlines()) == 1 + 6
 
 
-def test_evaluate_recomputes_the_summary(tiny_run: Path, capsys) -> None:
-    assert main(["-q", "evaluate", str(tiny_run)]) == 0
-    metrics = json.loads(capsys.readouterr().out)
-    summary = json.loads((tiny_run / "summary.json").read_text())
-    assert metrics["test_mse"] == summary["test_mse"]
-    assert metrics["gap_mse_vs_true"] == summary["gap_mse_vs_true"]
-
-
 @pytest.mark.parametrize("which", ["best.pt", "ensemble/best.pt"])
 @pytest.mark.parametrize("foreign", ["bare-state-dict", "model-is-a-list"])
 def test_evaluate_refuses_a_foreign_checkpoint(
