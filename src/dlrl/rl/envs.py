@@ -35,6 +35,9 @@ def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
     check_env_id(env_id)
     if render_mode is not None:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame without a screen
+        # SDL otherwise takes over SIGTERM (turning it into a quit event no one reads): `kill` would no
+        # longer stop a pixel run or a video
+        os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")
     try:
         env = gym.make(env_id, render_mode=render_mode, disable_env_checker=True)
     except gym.error.Error as err:
