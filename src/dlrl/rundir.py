@@ -107,11 +107,17 @@ class RunDir:
         atomic_write_text(self.path / name, buffer.getvalue())
 
     def read_metrics(self, name: str = "metrics.csv") -> list[dict[str, Any]]:
+        """The rows of a CSV table of the run ([] if there is none); unreadable: one RunDirError."""
         path = self.path / name
         if not path.exists():
             return []
-        with path.open(newline="", encoding="utf-8") as handle:
-            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        try:
+            with path.open(newline="", encoding="utf-8") as handle:
+                return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        except OSError as err:
+            raise RunDirError(f"{path}: cannot read ({err.strerror or type(err).__name__})") from None
+        except (UnicodeDecodeError, csv.Error) as err:
+            raise RunDirError(f"{path}: cannot read (not a CSV table: {first_line(err)})") from None
 
     def metrics_hook(self, resume: bool = False, name: str = "metrics.csv", **constant: Any):
         """An ``on_epoch_end`` hook that rewrites ``name`` with every epoch's row (plus ``constant`` columns).
@@ -119,6 +125,13 @@ class RunDir:
         On resume it keeps the rows already written, dropping any from epochs the checkpoint had not reached.
         """
         rows = self.read_metrics(name) if resume else []
+        for index, row in enumerate(rows, 1):  # the epochs decide which rows a resumed run keeps
+            epoch = row.get("epoch")
+            if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)):
+                raise RunDirError(
+                    f"{self.path / name}: row {index}: epoch {epoch!r} is not a number; the table is not one "
+                    "dlrl wrote (remove it to resume without the rows written so far)"
+                )
 
         def hook(epoch: int, row: dict[str, Any]) -> bool:
             rows[:] = [r for r in rows if (r.get("epoch") or 0) < epoch]

@@ -15,6 +15,7 @@ says "experiment" or "search".
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from pathlib import Path
@@ -128,7 +129,7 @@ def read_section(
     status = status or {}
     view = SectionView(name=name, anchor=anchor_for(name), status=_section_status(section_dir, status))
     view.part, view.experiment = str(status.get("part", "")), str(status.get("experiment", ""))
-    view.seconds, view.cpu_seconds = status.get("seconds"), status.get("cpu_seconds")
+    view.seconds, view.cpu_seconds = _seconds(status.get("seconds")), _seconds(status.get("cpu_seconds"))
     view.ran_on = str(status.get("ran_on", ""))
     view.error, view.traceback = str(status.get("error", "")), str(status.get("traceback", ""))
     if not section_dir.is_dir():
@@ -142,8 +143,8 @@ def read_section(
         view.config_yaml = read_text(section_dir / "config.yaml")
     view.experiment = view.experiment or _experiment_name(summary, view.config_yaml)
     view.scalars, view.tables = summary_tables(_headline(summary))
-    if view.seconds is None and isinstance(summary.get("seconds"), int | float):
-        view.seconds = summary["seconds"]
+    if view.seconds is None:
+        view.seconds = _seconds(summary.get("seconds"))
     view.tables.extend(_extra_tables(section_dir))
     view.targets = read_targets(section_dir)
     view.figure_groups = figure_groups(section_dir, root)
@@ -202,7 +203,9 @@ def _read_sections(view: ReportView, root: Path) -> None:
     """Every section of a ``dlrl run`` directory, in the run's order, with profile and total time."""
     statuses = read_json_dict(root / "sections.json")
     info = read_json_dict(root / "run.json")
-    order = [str(n) for n in info.get("sections", [])] or list(statuses)
+    listed = info.get("sections")
+    order = [str(n) for n in listed] if isinstance(listed, list) else []
+    order = order or list(statuses)
     order += [n for n in statuses if n not in order]
     parts = info.get("parts", {}) if isinstance(info.get("parts"), dict) else {}
     for name in order:
@@ -211,10 +214,17 @@ def _read_sections(view: ReportView, root: Path) -> None:
         status.setdefault("part", parts.get(name, ""))
         view.sections.append(read_section(root / name, root, name, status))
     view.profile = str(info.get("profile", ""))
-    total = info.get("seconds")
-    view.total_seconds = total if isinstance(total, int | float) else _sum_seconds(view.sections)
+    total = _seconds(info.get("seconds"))
+    view.total_seconds = total if total is not None else _sum_seconds(view.sections)
 
 
 def _sum_seconds(sections: list[SectionView]) -> float | None:
-    values = [s.seconds for s in sections if isinstance(s.seconds, int | float)]
+    values = [s.seconds for s in sections if s.seconds is not None]
     return sum(values) if values else None
+
+
+def _seconds(value: Any) -> float | None:
+    """A time from a run's files: a finite number of seconds, else None (shown as '?')."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return max(float(value), 0.0)
