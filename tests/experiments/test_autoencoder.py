@@ -68,7 +68,7 @@ def test_evaluate_refuses_a_foreign_checkpoint(ae_run: Path, capsys, tmp_path: P
         assert f"{best}: not a dlrl checkpoint ({detail}" in error_line(capsys.readouterr().err)
 
 
-def test_dae_run_denoises_and_reports_psnr(tmp_path: Path) -> None:
+def test_dae_run_reports_psnr_by_noise_kind_and_level(tmp_path: Path) -> None:
     out = tmp_path / "dae"
     assert (
         run_cli(
@@ -91,8 +91,7 @@ def test_dae_run_denoises_and_reports_psnr(tmp_path: Path) -> None:
     table = result["psnr_by_level"]
     assert table["levels"] == [0.1, 0.4]
     assert set(table) == {"levels", "gaussian", "salt_pepper", "mask"}
-    # More noise, lower PSNR of the noisy images.
-    assert table["salt_pepper"]["noisy"][0] > table["salt_pepper"]["noisy"][1]
+    # That the DAE denoises (above the noisy PSNR): tests/experiments/test_denoising_and_finetune_start.py
     for name in ("denoising", "psnr_vs_noise"):
         assert (out / "figures" / f"{name}.png").is_file()
     assert not (out / "figures" / "latent_tsne.png").exists()
