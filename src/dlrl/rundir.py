@@ -289,12 +289,18 @@ def new_run_path(experiment: str, root: Path = DEFAULT_RUNS_ROOT) -> Path:
 def fresh_run_path(name: str, out: str | Path | None, root: Path = DEFAULT_RUNS_ROOT) -> Path:
     """``out``, or a new runs/<name>-<timestamp>; refused if it already holds anything (a run to --resume)."""
     path = Path(out) if out else new_run_path(name, root)
-    if path.exists() and any(path.iterdir()):
+    if holds_anything(path):
         holder = lock_holder(path)
         if holder:
             raise in_use_error(path, holder)
         raise RunDirError(f"--out {path}: directory exists and is not empty (use --resume to continue it)")
     return path
+
+
+def holds_anything(path: Path) -> bool:
+    """Whether ``path`` is a directory holding anything but a lock file (a run killed in its first moments
+    leaves only that)."""
+    return path.is_dir() and any(p.name != LOCK_FILE for p in path.iterdir())
 
 
 def latest_run_path(
@@ -352,9 +358,9 @@ def choose_run_dir(
         if holder:
             raise in_use_error(path, holder)
         if not (path / "config.yaml").is_file():
-            if path.exists() and any(path.iterdir()):
+            if holds_anything(path):
                 raise RunDirError(f"--resume: {path} is not a dlrl run directory (no config.yaml)")
-            return RunDir(path), not path.exists()
+            return RunDir(path), not path.exists()  # killed before it wrote anything: start afresh
         stored = read_config_file(path / "config.yaml")
         current = config.model_dump(mode="json")
         if stored.get("experiment") != current.get("experiment"):

@@ -38,6 +38,7 @@ from dlrl.rundir import (
     cleanup_on_error,
     first_difference,
     fresh_run_path,
+    holds_anything,
     latest_run_path,
     run_lock,
 )
@@ -134,6 +135,8 @@ def choose_search_dir(
         )
     config_path = path / "config.yaml"
     if not config_path.is_file():
+        if path.is_dir() and not holds_anything(path):  # killed before it wrote anything: start afresh
+            return RunDir(path), False
         raise DlrlError(f"--resume: {path} is not a dlrl run directory (no config.yaml)")
     stored = read_config_file(config_path)
     if "tune" not in stored:
