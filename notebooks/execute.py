@@ -24,7 +24,7 @@ from typing import Any
 import nbformat
 import yaml
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 HERE = Path(__file__).resolve().parent
 NOTEBOOKS = sorted(HERE.glob("part*.ipynb"))
@@ -96,7 +96,10 @@ def inject(nb: Any, parameters: dict[str, Any]) -> Any:
 
 
 def first_error(nb: Any) -> dict[str, Any] | None:
-    """The first error output of an executed notebook: {"cell": index, "ename", "evalue", "traceback"}."""
+    """The first error output of an executed notebook: {"cell": index, "ename", "evalue", "traceback"}, or the
+    cell that timed out or whose kernel died."""
+    if "execution_failure" in nb.metadata:
+        return dict(nb.metadata["execution_failure"])
     for index, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
@@ -120,6 +123,17 @@ def execute(path: Path, parameters: dict[str, Any], timeout: float = 1800) -> An
         client.execute()
     except CellExecutionError:
         pass  # recorded in the cell's outputs: first_error(nb)
+    except (CellTimeoutError, DeadKernelError) as err:  # nothing in the outputs: say which cell
+        started = [
+            i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.execution_count is not None
+        ]
+        message = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        nb.metadata["execution_failure"] = {
+            "cell": started[-1] if started else None,  # the last cell that started
+            "ename": type(err).__name__,
+            "evalue": message,
+            "traceback": [f"{type(err).__name__}: {message}"],
+        }
     return nb
 
 
