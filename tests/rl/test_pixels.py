@@ -171,6 +171,15 @@ def test_conv_q_network_shapes_and_scaling():
     out = net(frames)
     assert out.shape == (5, 2)
     assert torch.allclose(out, net(frames.float()))  # uint8 or the same values as floats
+    # frame differences: the conv layers see the newest frame and the motion between frames
+    diff = ConvQNetwork((3, 16, 48), 2, [4, 8], [4, 3], [2, 1], [16], differences=True)
+    seen = []
+    diff.features.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    still = torch.full((1, 3, 16, 48), 51, dtype=torch.uint8)  # three equal frames: no motion
+    assert diff(still).shape == (1, 2)
+    assert torch.allclose(seen[0][0, 0], torch.tensor(0.2)) and torch.allclose(
+        seen[0][0, 1:], torch.tensor(0.5)
+    )
     with pytest.raises(ValueError, match="shrink the 8x8 frames to nothing"):
         ConvQNetwork((3, 8, 8), 2, [4, 8], [8, 4], [4, 2], [16])
 

@@ -28,6 +28,9 @@ class QNetConfig(Config):
     """Kernel size of each conv layer (pixels only)."""
     conv_strides: list[PositiveInt] = Field(default_factory=lambda: [4, 2])
     """Stride of each conv layer (pixels only)."""
+    frame_differences: bool = False
+    """Pixels only: the conv layers see the newest frame and the differences between consecutive frames
+    (motion made salient) instead of the frame stack itself."""
 
     @model_validator(mode="after")
     def _same_conv_lengths(self) -> QNetConfig:

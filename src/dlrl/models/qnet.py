@@ -56,8 +56,12 @@ class ConvQNetwork(nn.Module):
     same MLP head as QNetwork (hidden_sizes, optionally dueling) on the flattened features.
 
     Pixels are scaled to [0, 1] inside ``forward``, so the replay memory and the acting code keep uint8
-    frames (or floats of the same 0..255 values).
+    frames (or floats of the same 0..255 values). ``differences``: the conv layers see the newest frame
+    and the k-1 differences between consecutive frames, times DIFFERENCE_GAIN around 0.5, instead of the
+    k frames: motion, a sub-pixel grey-level change between frames, then stands out from the image.
     """
+
+    DIFFERENCE_GAIN = 4.0
 
     def __init__(
         self,
@@ -69,8 +73,10 @@ class ConvQNetwork(nn.Module):
         hidden_sizes: list[int],
         activation: str = "relu",
         dueling: bool = False,
+        differences: bool = False,
     ):
         super().__init__()
+        self.differences = differences
         if not (len(channels) == len(kernels) == len(strides)):
             raise ValueError("conv channels, kernels and strides must have the same length")
         stack, height, width = obs_shape
@@ -91,4 +97,8 @@ class ConvQNetwork(nn.Module):
         self.head = QNetwork((in_channels * height * width,), num_actions, hidden_sizes, activation, dueling)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(obs.float() / 255.0))  # (B, k, H, W) -> (B, num_actions)
+        x = obs.float() / 255.0  # (B, k, H, W), oldest frame first
+        if self.differences:
+            motion = (x[:, 1:] - x[:, :-1]) * self.DIFFERENCE_GAIN + 0.5
+            x = torch.cat([x[:, -1:], motion], dim=1)
+        return self.head(self.features(x))  # (B, k, H, W) -> (B, num_actions)

@@ -63,6 +63,7 @@ def build_q_network(cfg: DQNConfig, info: EnvInfo) -> nn.Module:
             m.hidden_sizes,
             m.activation,
             m.dueling,
+            m.frame_differences,
         )
     return QNetwork(info.obs_shape, info.num_actions, m.hidden_sizes, m.activation, m.dueling)
 
