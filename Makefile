@@ -7,7 +7,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: setup run full test lint bench clean notebooks
+.PHONY: setup run full test fuzz lint bench clean notebooks
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ full: setup  ## every experiment at the issue targets' budgets
 
 test: setup  ## the test suite (a few minutes on 2 cores)
 	$(BIN)/python -m pytest -q
+
+FUZZ_SCALE ?= 40
+fuzz: setup  ## the fuzzers of every reader of outside input with FUZZ_SCALE x the suite's examples; prints the count
+	DLRL_FUZZ=1 DLRL_FUZZ_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest -q -p no:cacheprovider --timeout=0 tests/fuzz
 
 $(VENV)/.notebooks: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e ".[notebooks]"

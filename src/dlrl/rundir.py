@@ -81,8 +81,13 @@ class RunDir:
         return RunDir(self.path / name)
 
     def create(self) -> RunDir:
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
-        self.figures.mkdir(parents=True, exist_ok=True)
+        for directory in (self.checkpoints, self.figures):
+            if directory.exists() and not directory.is_dir():
+                raise RunDirError(f"{directory}: is a file, but the run keeps a directory there")
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise OutputError(cannot_write(directory, err)) from None
         return self
 
     # writers

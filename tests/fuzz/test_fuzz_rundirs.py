@@ -126,9 +126,11 @@ def change_file(run: Path, relative: str, data: st.DataObject) -> None:
     elif path.suffix == ".csv" and path.is_file():
         path.write_text(data.draw(changed_csv(path.read_text()), label="csv"))
     elif path.suffix in (".yaml", ".json") and path.is_file():
-        original = (
-            yaml.safe_load(path.read_text()) if path.suffix == ".yaml" else json.loads(path.read_text())
-        )
+        try:  # changed once already, perhaps into something that is no longer YAML or JSON
+            text = path.read_text()
+            original = yaml.safe_load(text) if path.suffix == ".yaml" else json.loads(text)
+        except (ValueError, yaml.YAMLError):
+            original = {}
         changed = data.draw(changed_mapping(original), label="content")
         if path.suffix == ".yaml":
             path.write_text(yaml.safe_dump(changed))

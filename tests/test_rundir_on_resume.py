@@ -1,6 +1,7 @@
-"""metrics.csv as --resume finds it: a directory, bytes that are not text, a NUL, an epoch that is not a
-number (found by tests/fuzz/test_fuzz_rundirs.py: IsADirectoryError, and a TypeError comparing the text
-'x' with an epoch). Each is one RunDirError naming the file; a missing file starts the table afresh."""
+"""A run directory as --resume finds it: a metrics.csv that is a directory, bytes that are not text, a NUL,
+an epoch that is not a number; a file where checkpoints/ or figures/ should be (found by
+tests/fuzz/test_fuzz_rundirs.py: IsADirectoryError, a TypeError comparing the text 'x' with an epoch,
+FileExistsError). Each is one RunDirError naming the file; a missing metrics.csv starts the table afresh."""
 
 from __future__ import annotations
 
@@ -50,3 +51,15 @@ def test_rows_without_an_epoch_and_a_missing_file_are_fine(tmp_path: Path) -> No
     hook = run_dir.metrics_hook(resume=True)
     hook(1, {"loss": 1.0})
     assert run_dir.read_metrics() == [{"loss": 1.0}]
+
+
+@pytest.mark.parametrize("name", ["checkpoints", "figures"])
+def test_a_file_where_a_run_directory_needs_a_directory_is_one_error(tmp_path: Path, name: str) -> None:
+    """Found by tests/fuzz/test_fuzz_rundirs.py: --resume of a run whose checkpoints/ had become a file
+    ended in FileExistsError."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / name).write_text("a file")
+    with pytest.raises(RunDirError) as info:
+        RunDir(run).create()
+    assert str(info.value) == f"{run / name}: is a file, but the run keeps a directory there"
