@@ -51,6 +51,17 @@ def test_pixel_env_gives_stacked_frames_only():
     assert info.obs_shape == (3, 16, 48) and info.num_actions == 2 and info.reward_threshold == 475
 
 
+def test_action_repeat_plays_the_action_several_env_steps():
+    env = EnvMaker("CartPole-v1", True, (160, 320, 0, 600), (16, 48), 2, repeat=3)()
+    try:
+        env.reset(seed=0)
+        _, reward, terminated, truncated, _ = env.step(1)
+        assert reward == 3.0 and not (terminated or truncated)
+        assert env.get_wrapper_attr("_elapsed_steps") == 3  # the time limit counts env steps
+    finally:
+        env.close()
+
+
 def test_pixel_env_bad_crop_is_one_line():
     with pytest.raises(DlrlError, match=r"pixels: crop .* does not fit in the rendered 400x600 frame"):
         EnvMaker("CartPole-v1", True, (0, 500, 0, 600), (16, 48), 2)()

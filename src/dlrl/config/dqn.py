@@ -46,6 +46,9 @@ class PixelConfig(Config):
     """[H, W] of each downsampled grey frame (area averaging)."""
     frame_stack: int = Field(4, gt=0)
     """Frames per observation (the last k): 2 or more make velocities observable."""
+    action_repeat: int = Field(1, gt=0)
+    """Env steps per agent step: the action is repeated, rewards summed, only the last frame rendered
+    (steps, total_steps and episode lengths then count agent steps; returns stay the env's)."""
 
     @field_validator("crop")
     @classmethod

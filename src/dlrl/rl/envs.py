@@ -51,13 +51,15 @@ def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
 class EnvMaker:
     """How an agent's environments are made: the Gymnasium id and, with ``pixels``, the frame pipeline
     (crop: top, bottom, left, right of the rendered frame or None; size: (H, W); stack: frames per
-    observation). Calling it makes one env; ``render=True`` also renders frames for a video."""
+    observation; repeat: env steps per agent step). Calling it makes one env; ``render=True`` also renders
+    frames for a video."""
 
     env_id: str
     pixels: bool = False
     crop: tuple[int, ...] | None = None
     size: tuple[int, ...] = (32, 96)
     stack: int = 4
+    repeat: int = 1
 
     def __call__(self, render: bool = False) -> gym.Env:
         if not self.pixels:
@@ -65,7 +67,7 @@ class EnvMaker:
         check_renders(self.env_id)
         env = make_env(self.env_id, render_mode="rgb_array")
         try:
-            return PixelObservation(env, self.crop, self.size, self.stack)
+            return PixelObservation(env, self.crop, self.size, self.stack, self.repeat)
         except ValueError as err:
             env.close()
             raise DlrlError(f"env '{self.env_id}': pixels: {err}") from None

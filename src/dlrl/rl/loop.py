@@ -32,7 +32,13 @@ from dlrl.rl.dqn import dqn_update, polyak_update
 from dlrl.rl.envs import EnvInfo, EnvMaker, env_info
 from dlrl.rl.evaluate import GreedyEvaluator
 from dlrl.rl.exploration import boltzmann_action, schedule_value
-from dlrl.train.checkpoint import load_checkpoint, load_model_state, require_keys, save_checkpoint
+from dlrl.train.checkpoint import (
+    check_optimizer_state,
+    load_checkpoint,
+    load_model_state,
+    require_keys,
+    save_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,8 @@ def env_maker(cfg: DQNConfig) -> EnvMaker:
     if cfg.obs_type == "state":
         return EnvMaker(cfg.env)
     p = cfg.pixels
-    return EnvMaker(cfg.env, True, tuple(p.crop) if p.crop else None, tuple(p.size), p.frame_stack)
+    crop = tuple(p.crop) if p.crop else None
+    return EnvMaker(cfg.env, True, crop, tuple(p.size), p.frame_stack, p.action_repeat)
 
 
 def build_q_network(cfg: DQNConfig, info: EnvInfo) -> nn.Module:
@@ -238,15 +245,24 @@ class DQNTrainer:
         check_checkpoint(state, path, self.cfg.env, self.q_net, self.cfg.obs_type)
         keys = ["target", "optimizer", "step", "episode", "history", "numpy_rng", "torch_rng"]
         require_keys(state, [*keys, "best_eval", "best_step", "solved_step", "train_seconds"], path)
-        self.q_net.load_state_dict(state["model"])
-        self.target_net.load_state_dict(state["target"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.rng.bit_generator.state = state["numpy_rng"]
-        self.torch_gen.set_state(state["torch_rng"])
-        if "torch_global_rng" in state:
-            torch.set_rng_state(state["torch_global_rng"])
-        self.step, self.episode = int(state["step"]), int(state["episode"])
+        load_model_state(self.target_net, state["target"], path)
+        # checked before loading: a moment tensor of another shape crashes the fused Adam step (SIGSEGV)
+        check_optimizer_state(self.optimizer, state["optimizer"], path)
         history = state["history"]
+        if not isinstance(history, dict) or not all(
+            isinstance(history.get(key), list) for key in ("episodes", "evals", "updates")
+        ):
+            raise CheckpointError(f"{path}: history is not the episodes, evals and updates of a DQN run")
+        self.q_net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.rng.bit_generator.state = state["numpy_rng"]
+            self.torch_gen.set_state(state["torch_rng"])
+            if "torch_global_rng" in state:
+                torch.set_rng_state(state["torch_global_rng"])
+        except (ValueError, TypeError, KeyError, RuntimeError) as err:
+            raise CheckpointError(f"{path}: a random generator's state does not fit ({err})") from None
+        self.step, self.episode = int(state["step"]), int(state["episode"])
         self.result = TrainResult(
             steps=self.step,
             episodes=list(history["episodes"]),
@@ -262,6 +278,8 @@ class DQNTrainer:
         self.done = self.result.stopped_early or self.step >= self.cfg.total_steps
         self._new_episode()
         if "run" in state:
+            if not isinstance(state["run"], dict):
+                raise CheckpointError(f"{path}: run is {type(state['run']).__name__}, not the run's state")
             self._load_run(state["run"], path)
         else:  # a state without the replay memory: refill it before learning again
             self.learn_from = self.step + self.cfg.learning_starts
@@ -277,7 +295,13 @@ class DQNTrainer:
         self.updates.load_state(run["updates"])
         self.checkpoint_step = int(run.get("checkpoint_step", self.step))
         obs = self.obs
-        actions = run["episode_actions"].tolist()
+        actions = (
+            run["episode_actions"].tolist() if isinstance(run["episode_actions"], torch.Tensor) else None
+        )
+        if not isinstance(actions, list) or not all(
+            isinstance(a, int) and 0 <= a < self.info.num_actions for a in actions
+        ):
+            raise CheckpointError(f"{path}: the episode's actions are not actions of {self.cfg.env}")
         for action in actions:
             obs = self.env.step(action)[0]
         if not np.array_equal(np.asarray(obs), run["obs"].numpy()):

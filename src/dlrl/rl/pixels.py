@@ -68,13 +68,20 @@ class FrameProcessor:
 class PixelObservation(gym.Wrapper):
     """Observation = the last ``stack`` processed frames, uint8 (stack, H, W); the wrapped env must have
     been made with render_mode='rgb_array'. A fresh episode starts with ``stack`` copies of its first frame.
+
+    ``repeat``: each step plays the action that many env steps (fewer if the episode ends), sums their
+    rewards and renders only the last one, as Atari agents skip frames.
     """
 
-    def __init__(self, env: gym.Env, crop: Sequence[int] | None, size: Sequence[int], stack: int):
+    def __init__(
+        self, env: gym.Env, crop: Sequence[int] | None, size: Sequence[int], stack: int, repeat: int = 1
+    ):
         super().__init__(env)
         if stack <= 0:
             raise ValueError(f"frame stack must be positive, got {stack}")
-        self.stack = stack
+        if repeat <= 0:
+            raise ValueError(f"action repeat must be positive, got {repeat}")
+        self.stack, self.repeat = stack, repeat
         env.reset(seed=0)  # a first frame gives the render size (the episode is reset again before use)
         first = np.asarray(env.render())
         self.processor = FrameProcessor(first.shape, crop, size)
@@ -92,12 +99,17 @@ class PixelObservation(gym.Wrapper):
         return self.frames, info  # a new array every step, never changed in place: no copy needed
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        _, reward, terminated, truncated, info = self.env.step(action)
+        total = 0.0
+        for _ in range(self.repeat):
+            _, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            if terminated or truncated:
+                break
         frames = np.empty_like(self.frames)
         frames[:-1] = self.frames[1:]
         frames[-1] = self._frame()
         self.frames = frames
-        return frames, float(reward), terminated, truncated, info
+        return frames, total, terminated, truncated, info
 
 
 def side_by_side(rgb: np.ndarray, stack: np.ndarray, height: int | None = None) -> np.ndarray:

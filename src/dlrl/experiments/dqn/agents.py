@@ -119,7 +119,8 @@ def play(
     q_net = load_q_network(run_dir.sub(name).checkpoints / "best.pt", cfg)
     frames, returns = greedy_frames(q_net, env_maker(cfg), episodes, _seed_of(name) + 40_000_000, every)
     target = Path(out) if out else run_dir.path / "videos" / f"{name}.{fmt}"
-    write_video(frames, target, fps / every)
+    repeat = cfg.pixels.action_repeat if cfg.obs_type == "pixels" else 1  # env steps per frame shown
+    write_video(frames, target, fps / (every * repeat))
     log.info("%s: %d greedy episode(s), returns %s", name, episodes, ", ".join(f"{r:g}" for r in returns))
     return [target]
 
