@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import torch
-from fuzz_runs import REGRESSION, copy_of
+from fuzz_runs import DQN, REGRESSION, copy_of
 from fuzz_support import fuzz_settings, outcome, snapshot, tried, written_outside
 from hypothesis import given
 from hypothesis import strategies as st
@@ -260,3 +260,24 @@ def test_finetune_from_any_changed_autoencoder_checkpoint_loads_or_is_one_error(
                 classifier = finetune.make_classifier(ae_cfg, cfg, 10, mode, model)
                 classifier(torch.rand(2, 1, 28, 28))
         assert not written_outside(before, snapshot(_roots(workspace)), allowed=workspace / "nothing")
+
+
+@fuzz_settings(8)
+@given(data=st.data())
+def test_dqn_resume_from_any_changed_checkpoint_finishes_or_is_one_error(
+    finished_runs: dict[str, Path], data: st.DataObject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A DQN agent's last.pt (replay memory, generators, the episode under way) changed, then the agent
+    trained again from it with --resume."""
+    tried("checkpoint: dqn --resume")
+    with copy_of(finished_runs["dqn"]) as (workspace, run):
+        (run / "summary.json").unlink()
+        (run / "epsilon-seed0" / "result.json").unlink()  # so that the agent is trained from its last.pt
+        _write_changed(run / "epsilon-seed0" / "checkpoints" / "last.pt", data)
+        before = snapshot(_roots(workspace))
+        capsys.readouterr()
+        code = main(["-q", "rl", "train", "--out", str(run), "--resume", *DQN])
+        err = capsys.readouterr().err
+        if code != 0:
+            assert code == 2 and err.count("\n") == 1 and err.startswith("dlrl: error: "), err
+        assert not written_outside(before, snapshot(_roots(workspace)), allowed=run)
