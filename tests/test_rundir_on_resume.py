@@ -32,8 +32,9 @@ def _hook_after(run: Path, content: bytes | None) -> RunDir:
         (b"epoch,loss\n\x001,2\n", "row 1: epoch"),
         (b"epoch,loss\nx,0.5\n", "row 1: epoch 'x' is not a number"),
         (b"epoch,loss\n1,0.5\n2.5,0.4\n", "row 2: epoch 2.5 is not a number"),
+        (b"1,2\nepoch,loss,lr\n1,0.5,0.1\n", "row 1 has more fields than the header"),  # found by the fuzzer
     ],
-    ids=["directory", "not-utf8", "nul", "text-epoch", "fraction-epoch"],
+    ids=["directory", "not-utf8", "nul", "text-epoch", "fraction-epoch", "short-header"],
 )
 def test_a_metrics_table_dlrl_did_not_write_is_one_error(tmp_path: Path, content, detail: str) -> None:
     run_dir = _hook_after(tmp_path / "run", content)

@@ -118,11 +118,15 @@ class RunDir:
             return []
         try:
             with path.open(newline="", encoding="utf-8") as handle:
-                return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+                rows = list(csv.DictReader(handle))
         except OSError as err:
             raise RunDirError(f"{path}: cannot read ({err.strerror or type(err).__name__})") from None
         except (UnicodeDecodeError, csv.Error) as err:
             raise RunDirError(f"{path}: cannot read (not a CSV table: {first_line(err)})") from None
+        for index, row in enumerate(rows, 1):
+            if None in row:  # csv.DictReader puts the fields beyond the header's under the key None
+                raise RunDirError(f"{path}: row {index} has more fields than the header; not a table dlrl wrote")
+        return [{k: _number(v) for k, v in row.items()} for row in rows]
 
     def metrics_hook(self, resume: bool = False, name: str = "metrics.csv", **constant: Any):
         """An ``on_epoch_end`` hook that rewrites ``name`` with every epoch's row (plus ``constant`` columns).

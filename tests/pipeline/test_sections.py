@@ -26,7 +26,12 @@ def test_every_section_has_an_expected_duration_and_a_registered_experiment() ->
 def test_select_sections_by_part_and_name() -> None:
     assert [s.name for s in select_sections("part1", "search")] == ["regression", "classifier"]
     assert [s.name for s in select_sections("dqn,vae", None)] == ["vae", "dqn"]  # in the run's order
-    assert select_sections(None, None) == SECTIONS
+    on_request = [s for s in SECTIONS if s.on_request]
+    assert [s.name for s in on_request] == ["dqn-pixels"]
+    assert select_sections(None, None) == [s for s in SECTIONS if not s.on_request]
+    assert [s.name for s in select_sections("part3", None)] == ["dqn", "lunarlander"]  # not by its part
+    assert [s.name for s in select_sections("part3", None, quick=True)] == ["dqn"]  # full profile only
+    assert [s.name for s in select_sections("dqn-pixels", None, quick=True)] == ["dqn-pixels"]
     with pytest.raises(DlrlError, match="--skip: unknown section 'nope'"):
         select_sections(None, "nope")
 
