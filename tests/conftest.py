@@ -15,6 +15,12 @@ os.environ.setdefault("DLRL_NO_DOWNLOAD", "1")
 torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """tests/cluster last: once this process has attached to a token-authenticated cluster, Ray keeps that
+    token setting for the process, and a local Ray started afterwards fails to start its GCS."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/cluster/"))  # a stable sort
+
+
 @pytest.fixture
 def sample_data_dir(tmp_path: Path) -> Path:
     """A data directory holding the shipped 10,000-image MNIST sample as 'mnist' test files only."""
