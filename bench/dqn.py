@@ -16,7 +16,6 @@ Prints one JSON object. Wall times depend on how loaded the machine is: CPU seco
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
@@ -30,8 +29,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from common import OneLineParser, check_env, fail
 from dlrl.config import apply_overrides, build_config
 from dlrl.config.dqn import DQNConfig
+from dlrl.errors import DlrlError
 from dlrl.experiments import dqn as experiment
 from dlrl.rl.envs import env_info, make_env
 from dlrl.rl.loop import build_q_network, exploration_value, train_dqn
@@ -84,9 +85,7 @@ def timed(fn, *args) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(prog="dqn.py", description=__doc__)
     parser.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9", help="comma-separated seeds")
     parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: cores)")
     parser.add_argument("--env", default="CartPole-v1")
@@ -96,11 +95,18 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    seeds = [int(s) for s in args.seeds.split(",")]
-    data = apply_overrides(
-        {"experiment": "dqn", "env": args.env, "seeds": seeds, "workers": args.workers}, args.overrides
-    )
-    cfg = build_config(DQNConfig, {k: v for k, v in data.items() if v is not None}, "bench options")
+    check_env(parser.prog, args.env)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        fail(parser.prog, f"--seeds {args.seeds!r}: give comma-separated integers, e.g. 0,1,2")
+    try:
+        data = apply_overrides(
+            {"experiment": "dqn", "env": args.env, "seeds": seeds, "workers": args.workers}, args.overrides
+        )
+        cfg = build_config(DQNConfig, {k: v for k, v in data.items() if v is not None}, "bench options")
+    except DlrlError as err:
+        fail(parser.prog, str(err))
     report: dict = {"env": cfg.env, "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()}
 
     if not args.skip_throughput:

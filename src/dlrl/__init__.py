@@ -1,7 +1,8 @@
 """dlrl: a deep-learning and reinforcement-learning curriculum project, end to end.
 
 The public API (``dlrl.regression``, ``dlrl.classify``, ``dlrl.autoencoder``, ``dlrl.finetune``,
-``dlrl.dqn``, ``dlrl.tune``, ``dlrl.run``, the result types and the ``DlrlError`` family) lives in
+``dlrl.dqn``, ``dlrl.tune``, ``dlrl.run``, ``dlrl.play``, the notebook helpers ``dlrl.check`` and
+``dlrl.one_line_errors``, the result types and the ``DlrlError`` family) lives in
 ``dlrl.api`` and is imported on first use: importing the package reads no data, starts no Ray and does not
 import torch.
 """
@@ -20,11 +21,14 @@ _API = (
     "RunResult",
     "SearchResult",
     "autoencoder",
+    "check",
     "classify",
     "dqn",
     "evaluate",
     "experiment",
     "finetune",
+    "one_line_errors",
+    "play",
     "regression",
     "run",
     "tune",

@@ -125,7 +125,9 @@ class RunDir:
             raise RunDirError(f"{path}: cannot read (not a CSV table: {first_line(err)})") from None
         for index, row in enumerate(rows, 1):
             if None in row:  # csv.DictReader puts the fields beyond the header's under the key None
-                raise RunDirError(f"{path}: row {index} has more fields than the header; not a table dlrl wrote")
+                raise RunDirError(
+                    f"{path}: row {index} has more fields than the header; not a table dlrl wrote"
+                )
         return [{k: _number(v) for k, v in row.items()} for row in rows]
 
     def metrics_hook(self, resume: bool = False, name: str = "metrics.csv", **constant: Any):

@@ -30,6 +30,13 @@ def test_import_dlrl_is_cheap_and_names_stay_functions() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def test_the_package_exposes_the_whole_api() -> None:
+    import dlrl.api
+
+    assert sorted(dlrl.__all__) == sorted(["__version__", *dlrl.api.__all__])
+    assert all(getattr(dlrl, name) is getattr(dlrl.api, name) for name in dlrl.api.__all__)
+
+
 def test_result_equals_the_cli_run(tmp_path: Path, capsys) -> None:
     result = dlrl.regression(TINY, out=tmp_path / "api")
     assert main(["regression", "--out", str(tmp_path / "cli"), *TINY_CLI]) == 0

@@ -235,7 +235,9 @@ def test_presets_follow_the_env_and_user_keys_win() -> None:
     quick = resolve_config(entry, quick=True, options={"env": "MountainCar-v0"})
     assert quick.total_steps == DQNConfig.QUICK["total_steps"]
     lunar = resolve_config(entry, options={"env": "LunarLander-v3"})
-    assert lunar.total_steps == 200_000 and lunar.model.hidden_sizes == [256, 256] and lunar.stop_return == 250
+    assert (
+        lunar.total_steps == 200_000 and lunar.model.hidden_sizes == [256, 256] and lunar.stop_return == 250
+    )
     pixels = resolve_config(entry, overrides=["obs_type=pixels", "lr=1e-3"])
     assert pixels.pixels.crop == [160, 320, 0, 600] and pixels.model.dueling and pixels.lr == 1e-3
     assert pixels.total_steps == 200_000 and cartpole.obs_type == "state"
