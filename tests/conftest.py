@@ -16,8 +16,9 @@ torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """tests/cluster last (a stable sort): once this process has attached to a token-authenticated cluster,
-    Ray keeps that token setting for the process, and a local Ray started afterwards fails to start its GCS."""
+    """tests/cluster last (a stable sort): once this process has attached to a token-authenticated
+    cluster, Ray keeps that token setting for the process, and a local Ray started afterwards fails to
+    start its GCS."""
     items.sort(key=lambda item: item.nodeid.startswith("tests/cluster/"))
 
 
