@@ -80,14 +80,17 @@ def _mutate_state_dict(draw: st.DrawFn, state: dict[str, Any]) -> dict[str, Any]
 
 
 def _mutate_optimizer(draw: st.DrawFn, optimizer: dict[str, Any]) -> Any:
-    optimizer = {**optimizer, "state": dict(optimizer.get("state", {}))}
-    groups = [dict(g) for g in optimizer.get("param_groups", [])]
+    # A previous round may have left anything in these entries: change only what is still the real shape.
+    state, groups = optimizer.get("state"), optimizer.get("param_groups")
+    optimizer = {**optimizer, "state": dict(state) if isinstance(state, dict) else {}}
+    groups = [dict(g) for g in groups if isinstance(g, dict)] if isinstance(groups, list) else []
     optimizer["param_groups"] = groups
     action = draw(st.sampled_from(["state-tensor", "state-drop", "step", "lr", "params", "groups", "plain"]))
     states = sorted(optimizer["state"])
     if action in ("state-tensor", "step") and states:
         index = draw(st.sampled_from(states))
-        entry = dict(optimizer["state"][index])
+        entry = optimizer["state"][index]
+        entry = dict(entry) if isinstance(entry, dict) else {}
         name = "step" if action == "step" else draw(st.sampled_from(sorted(entry) or ["exp_avg"]))
         entry[name] = draw(st.one_of(tensor_like(entry.get(name)), PLAIN))
         optimizer["state"][index] = entry
