@@ -22,25 +22,27 @@ import operator
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import time
-import traceback
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from dlrl.config import Config, ExperimentConfig, config_to_yaml, read_config_file
-from dlrl.errors import DlrlError, OutputError, RunDirError
+from dlrl.errors import OutputError, RunDirError
+from dlrl.rundir.failure import (  # noqa: F401  (re-exported: the run-directory contract is one module)
+    FAILED_FILE,
+    TRACEBACK_FILE,
+    cleanup_on_error,
+    first_line,
+    holds_work,
+    mark_failed,
+    read_failure,
+)
+from dlrl.rundir.lock import LOCK_FILE, in_use_error, lock_holder, run_lock  # noqa: F401
 from dlrl.utils import atomic_path, atomic_write_text, cannot_write
 from dlrl.version import __version__
-
-try:
-    import fcntl
-except ImportError:  # Windows: run directories are not locked
-    fcntl = None  # type: ignore[assignment]
 
 
 class RunDir:
@@ -389,182 +391,3 @@ def choose_run_dir(
             )
         return RunDir(path), False
     return RunDir(fresh_run_path(entry_name, out, root)), True
-
-
-@contextmanager
-def cleanup_on_error(run_dir: RunDir, created: bool) -> Iterator[None]:
-    """What a run directory looks like after its run ended in an error: never like a finished run.
-
-    Bad input (a DlrlError) removes a directory this invocation created: no half-written output. Anything
-    else (a full disk, a bug) removes it too when it holds no work to resume (no checkpoint), and otherwise
-    marks it failed (``failed.json`` + ``traceback.txt``, see :func:`mark_failed`) and keeps its
-    checkpoints for --resume; the exception then carries ``dlrl_run_dir`` and ``dlrl_traceback`` for the
-    CLI. Ctrl-C leaves the directory as it is (resumable). A run that ends well drops an earlier failure
-    mark.
-    """
-    try:
-        yield
-    except DlrlError as err:
-        if not isinstance(err, OutputError):
-            if created and run_dir.path.exists():
-                shutil.rmtree(run_dir.path, ignore_errors=True)
-            raise
-        _failed(run_dir, created, err)
-        raise
-    except Exception as err:
-        _failed(run_dir, created, err)
-        raise
-    (run_dir.path / FAILED_FILE).unlink(missing_ok=True)
-
-
-# ------------------------------------------------------------------ failed runs
-
-FAILED_FILE = "failed.json"
-TRACEBACK_FILE = "traceback.txt"
-
-
-def holds_work(path: Path) -> bool:
-    """Whether a run directory holds anything worth resuming: a checkpoint, or a search's trials."""
-    if (path / "search").is_dir():
-        return True
-    return any(not p.name.startswith(".") for p in path.rglob("*.pt"))
-
-
-def _failed(run_dir: RunDir, created: bool, err: BaseException) -> None:
-    if created and run_dir.path.exists() and not holds_work(run_dir.path):
-        shutil.rmtree(run_dir.path, ignore_errors=True)
-    elif run_dir.path.is_dir() and not hasattr(err, "dlrl_run_dir"):  # the innermost run directory
-        err.dlrl_run_dir = str(run_dir.path)  # type: ignore[attr-defined]
-        err.dlrl_traceback = mark_failed(run_dir, err)  # type: ignore[attr-defined]
-
-
-def mark_failed(run_dir: RunDir, err: BaseException) -> str | None:
-    """Write failed.json (status, error) and traceback.txt; return the traceback's path, None if even
-    these cannot be written (a full disk): the missing summary.json still says the run did not finish."""
-    text = "".join(traceback.format_exception(err))
-    path = run_dir.path / TRACEBACK_FILE
-    record = {
-        "status": "failed",
-        "error": f"{type(err).__name__}: {first_line(err)}",
-        "traceback": TRACEBACK_FILE,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    try:
-        atomic_write_text(path, text)
-        run_dir.write_json(FAILED_FILE, record)
-    except DlrlError:
-        return None
-    return str(path)
-
-
-def first_line(err: BaseException, limit: int = 300) -> str:
-    """The first non-empty line of an exception's message (its type name if it has none), shortened."""
-    line = next((part.strip() for part in str(err).splitlines() if part.strip()), type(err).__name__)
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def read_failure(path: str | Path) -> dict[str, Any] | None:
-    """failed.json of a run directory as a dict, None if the run is not marked failed (or unreadable)."""
-    try:
-        data = json.loads((Path(path) / FAILED_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-# ------------------------------------------------------------------ one writer at a time
-
-LOCK_FILE = ".lock"
-
-
-def lock_holder(path: str | Path) -> str | None:
-    """Who holds ``path``'s lock ('pid 123 on host since ...'), None if no live process does."""
-    lock = Path(path) / LOCK_FILE
-    if fcntl is None:
-        return None
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return _holder_text(fd)
-    except OSError:  # a file system without locks
-        return None
-    finally:
-        os.close(fd)  # also releases the shared lock just taken
-    return None
-
-
-def _holder_text(fd: int) -> str:
-    try:
-        text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
-    except OSError:
-        text = ""
-    return text or "another process"
-
-
-def in_use_error(path: Path, holder: str) -> RunDirError:
-    return RunDirError(
-        f"{path}: in use by another dlrl process ({holder}); wait for it to end or choose another --out"
-    )
-
-
-@contextmanager
-def run_lock(path: str | Path, fresh: bool = False) -> Iterator[None]:
-    """Hold ``path``/.lock while this process writes the run directory (created here if missing).
-
-    A second dlrl process pointed at the same directory gets one RunDirError line instead of both writing.
-    The lock is an flock: the kernel drops it when its holder exits, however it exits, so the lock file of
-    a killed process is stale and simply taken over. ``fresh``: the directory must hold nothing else (a run
-    that finished between our checks and the lock is not overwritten). A directory made here and still
-    empty at the end is removed."""
-    path = Path(path)
-    if fcntl is None:  # no flock on this platform: run unlocked
-        yield
-        return
-    lock = path / LOCK_FILE
-    made = not path.exists()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd = _acquire(lock, path)
-    except OSError as err:
-        raise OutputError(cannot_write(lock, err)) from None
-    try:
-        if fresh and any(p.name != LOCK_FILE for p in path.iterdir()):
-            raise RunDirError(
-                f"--out {path}: directory exists and is not empty (use --resume to continue it)"
-            )
-        yield
-    finally:
-        with suppress(OSError):
-            lock.unlink()  # before closing: whoever opened the old file sees it is gone and retries
-        os.close(fd)
-        if made:  # nothing written after all (bad input found first): leave nothing behind
-            with suppress(OSError):
-                path.rmdir()
-
-
-def _acquire(lock: Path, path: Path) -> int:
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder_text(fd)
-            os.close(fd)
-            raise in_use_error(path, holder) from None
-        except OSError:  # a file system without locks: run unlocked rather than not at all
-            return fd
-        try:
-            current = os.stat(lock).st_ino
-        except FileNotFoundError:
-            current = None
-        if current == os.fstat(fd).st_ino:  # not a file its previous holder removed meanwhile
-            break
-        os.close(fd)
-    since = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"pid {os.getpid()} on {platform.node()} since {since}\n".encode(), 0)
-    return fd
