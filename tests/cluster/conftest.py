@@ -104,11 +104,14 @@ class LocalCluster:
     def alive_workers(self) -> list[Node]:
         return [w for w in self.workers if w.alive]
 
-    def run(self, line: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, line: str, timeout: float = 180, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """One shell line with the cluster's environment, in its own process group."""
         return subprocess.run(
             ["bash", "-c", line],
             env=self.env,
+            cwd=cwd,
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -12,7 +12,6 @@ import contextlib
 import csv
 import io
 import json
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -56,7 +55,7 @@ def _cli(*argv: str) -> tuple[int, str, str]:
 def test_readme_steps_run_a_search_over_both_workers(local_cluster: LocalCluster, tmp_path: Path) -> None:
     """The README's dlrl line, as written, in a shell with the README's environment (no token settings)."""
     line = next(step for step in local_cluster.steps if step.startswith("dlrl "))
-    done = subprocess_run(local_cluster, line, tmp_path)
+    done = local_cluster.run(line, timeout=280, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     for noise in ("Traceback", "WARNING", "Token authentication", "╭"):
         assert noise not in done.stderr, done.stderr
@@ -70,18 +69,6 @@ def test_readme_steps_run_a_search_over_both_workers(local_cluster: LocalCluster
     assert summary["ray_nodes"] == 3 and summary["nodes_used"] == 2 and summary["trials_retried"] == 0
     assert set(summary["trials_per_node"]) == workers
     assert (run / "best_config.yaml").is_file() and (run / "search").is_dir()
-
-
-def subprocess_run(cluster: LocalCluster, line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", "-c", line],
-        env=cluster.env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        start_new_session=True,
-    )
 
 
 def local_ips() -> set[str]:
