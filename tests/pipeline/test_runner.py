@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from dlrl.cli import main
+from dlrl.progress import format_seconds
 from dlrl.rundir import RunDir
 
 # Part 1 without its Ray search section (tests/tune covers the search; Ray would add seconds to each test).
@@ -85,6 +86,11 @@ def test_tiny_part1_run_writes_report_and_tensorboard(tmp_path: Path) -> None:
     html = (out / "report.html").read_text()
     for name in ("regression", "classifier"):
         assert f'id="sec-{name}"' in html
+    # report.html is written after run.json's last write, so it carries the run's final total time, as
+    # `dlrl report` rebuilds it (it was written before the final save, a second short at times)
+    assert (out / "report.html").stat().st_mtime_ns >= (out / "run.json").stat().st_mtime_ns
+    total = info["seconds"]
+    assert f"<td><code>total time</code></td><td>{format_seconds(total)} ({total:.0f} s)" in html
     figures = sorted((out / "regression" / "figures").glob("*.png")) + sorted(
         (out / "classifier" / "figures").glob("*.png")
     )

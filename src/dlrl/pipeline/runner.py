@@ -96,6 +96,8 @@ def _run_all(
         finally:  # also after Ctrl-C: the interrupted section shows in the report
             _after_section(section, state, progress, tensorboard, report)
     state.save()
+    if report:  # once more with the run's final total time, as `dlrl report` rebuilds it from run.json
+        _write_report(out)
     return RunResult(out, state.status, state.info["seconds"], [s.name for s in sections])
 
 
