@@ -220,3 +220,12 @@ def test_resume_retries_a_failed_section_from_its_checkpoint_or_afresh(
     assert "failed last time and cannot be continued" in caplog.text
     assert "resuming" not in caplog.text
     assert "epochs: 2" in config.read_text()
+
+
+def test_quick_run_leaves_out_the_full_profile_sections(tmp_path: Path, capsys) -> None:
+    """`dlrl run --quick` never picks lunarlander by its part (it ran in `make run` before), and says so
+    when nothing else is left, before anything is written."""
+    out = tmp_path / "run"
+    assert main(["run", "--quick", "--only", "part3", "--skip", "dqn", "--out", str(out)]) == 2
+    assert "--only/--skip leave no section to run" in capsys.readouterr().err
+    assert not out.exists()

@@ -68,7 +68,7 @@ def run(
             target, quick=quick, seed=seed, set_items=items, data_dir=data, only=only_text, skip=skip_text
         )
     else:
-        sections = select_sections(only_text, skip_text)
+        sections = select_sections(only_text, skip_text, quick=bool(quick))  # quick: no full-only section
         settings = RunSettings(sections, bool(quick), seed or 0, parse_sets(items), data)
         target = fresh_run_path("run", out)
     return run_all(target, settings, resume=resume, tensorboard=tensorboard, cluster=cluster)

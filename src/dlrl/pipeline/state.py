@@ -83,10 +83,12 @@ def resume_settings(
     if set_items and sets != stored_sets:
         raise DlrlError(f"--resume: --set differs from the run in {out} ({stored_sets or 'none'} there)")
     if only or skip:
-        sections = select_sections(only, skip)
+        sections = select_sections(only, skip, quick=stored_quick)
     else:
         stored = info.get("selected")
-        sections = [s for s in SECTIONS if s.name in stored] if stored else select_sections(None, None)
+        sections = (
+            [s for s in SECTIONS if s.name in stored] if stored else select_sections(None, None, stored_quick)
+        )
     return RunSettings(sections, stored_quick, stored_seed, sets, data_dir or info.get("data_dir"))
 
 
