@@ -59,20 +59,30 @@ def test_api(toy, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_tune_search_with_ray(toy, tmp_path: Path) -> None:
-    search = dlrl.tune(
-        "toy",
-        quick=True,
-        out=tmp_path / "search",
-        search={
-            "num_samples": 2,
-            "folds": 2,
-            "scheduler": "fifo",
-            "max_concurrent": 1,
-            "space": {"optim.lr": {"type": "loguniform", "low": 0.01, "high": 0.2}},
-        },
-        epochs=4,
-    )
+@pytest.mark.ray
+def test_tune_search_with_the_callers_ray(toy, tmp_path: Path) -> None:
+    """A search in a process that had started Ray itself (as a notebook may): dlrl uses that Ray and leaves it
+    running; an address is refused then. (dlrl starting its own Ray: tests/tuning/test_search_ray.py.)"""
+    import ray
+
+    settings = {
+        "num_samples": 2,
+        "folds": 2,
+        "scheduler": "fifo",
+        "max_concurrent": 1,
+        "space": {"optim.lr": {"type": "loguniform", "low": 0.01, "high": 0.2}},
+    }
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        search = dlrl.tune("toy", quick=True, out=tmp_path / "search", search=settings, epochs=4)
+        assert ray.is_initialized()
+        already = r"^--address 127\.0\.0\.1:1: this process is already connected to a Ray"
+        with pytest.raises(dlrl.DlrlError, match=already):
+            dlrl.tune("toy", quick=True, out=tmp_path / "other", search=settings, address="127.0.0.1:1")
+        assert not (tmp_path / "other").exists()
+    finally:
+        ray.shutdown()
     assert search["kind"] == "search" and search["trials"] == 2 and search["trials_failed"] == 0
+    assert search["ray_address"].startswith("this process's Ray (")
     assert 0.01 <= search.best_config.optim.lr <= 0.2
     assert len(search.trials) == 2

@@ -291,6 +291,12 @@ def inspect_cluster(option: str | None) -> ClusterInfo | None:
     address, given = cluster_address(option)
     if address is None:
         return None
+    ray = sys.modules.get("ray")  # imported only once this process has used Ray
+    if ray is not None and ray.is_initialized():  # one process, one Ray connection
+        raise ClusterError(
+            f"{given}: this process is already connected to a Ray (ray.init() was called): "
+            "call ray.shutdown() first, or leave out the address to use that Ray"
+        )
     probe_address(address, given)
     if address.startswith("ray://"):  # Ray Client: the driver runs on the cluster; ray.init checks it
         return ClusterInfo(address, given)

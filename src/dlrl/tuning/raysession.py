@@ -101,8 +101,18 @@ def ray_session(log_path: Path, cluster: ClusterInfo | None = None) -> Iterator[
     """A Ray session: a new local Ray with every core, or the ``cluster`` checked by ``inspect_cluster``.
 
     Always shut down on the way out (finished, error or Ctrl-C): a local Ray leaves no processes behind.
-    Raises ClusterError if attaching fails (nothing has run then).
+    Raises ClusterError if attaching fails (nothing has run then). A Ray this process had already started
+    (``ray.init()`` in a notebook or script) is used as it is and left running.
     """
+    if ray.is_initialized() and cluster is None:  # with a cluster: refused by inspect_cluster
+        with QuietLogs(log_path) as quiet, open(log_path, "a", encoding="utf-8") as stream:
+            quiet.attach()
+            with contextlib.redirect_stdout(stream):
+                context = ray.get_runtime_context()
+                info = SessionInfo(f"this process's Ray ({context.gcs_address})", _cpus())
+                info.nodes = _alive_nodes()
+                yield info
+        return
     saved_env = {key: os.environ.get(key) for key in RAY_ENV}
     os.environ.update(RAY_ENV)
     try:
@@ -125,8 +135,8 @@ def ray_session(log_path: Path, cluster: ClusterInfo | None = None) -> Iterator[
                 contextlib.redirect_stdout(stack.enter_context(open(log_path, "a", encoding="utf-8")))
             )
             address = cluster.address if cluster is not None else "local"
-            info = SessionInfo(address, float(ray.cluster_resources().get("CPU", 0)))
-            info.nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+            info = SessionInfo(address, _cpus())
+            info.nodes = _alive_nodes()
             info.start_seconds = time.perf_counter() - started
             log.debug("ray started in %.1fs (%s, %g CPUs)", info.start_seconds, info.address, info.cpus)
             try:
@@ -142,6 +152,14 @@ def ray_session(log_path: Path, cluster: ClusterInfo | None = None) -> Iterator[
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _cpus() -> float:
+    return float(ray.cluster_resources().get("CPU", 0))
+
+
+def _alive_nodes() -> int:
+    return sum(1 for node in ray.nodes() if node.get("Alive"))
 
 
 def _init(cluster: ClusterInfo | None) -> None:
