@@ -12,6 +12,7 @@ import contextlib
 import csv
 import io
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -199,7 +200,13 @@ def test_dlrl_run_sends_search_and_dqn_to_the_cluster_and_says_so(
     assert {status[name]["ran_on"] for name in ("search", "dqn")} == {where}
     trials = _rows(out / "search" / "trials.csv")
     assert {t["node"] for t in trials} <= {w.node_id[:8] for w in attach.workers}
-    assert f"ran on {where}" in (out / "report.html").read_text()
+    written = (out / "report.html").read_text()
+    assert f"ran on {where}" in written
+    # `dlrl report` rebuilds the same page from the files alone (the other sections: tests/reliability)
+    (out / "report.html").unlink()
+    assert _cli("report", str(out))[0] == 0
+    generated = re.compile(r"report built [^<]*")
+    assert generated.sub("", (out / "report.html").read_text()) == generated.sub("", written)
 
 
 def _watch_and_kill(cluster: LocalCluster, storage: Path, killed: dict) -> None:
