@@ -24,8 +24,9 @@ run: setup  ## every experiment with small budgets, one run directory, report.ht
 full: setup  ## every experiment at the issue targets' budgets
 	$(BIN)/dlrl run
 
-test: setup  ## the test suite (a few minutes on 2 cores)
-	$(BIN)/python -m pytest -q
+TEST_WORKERS ?= 2
+test: setup  ## the test suite: two pytest-xdist workers, the tests that start Ray one after another on one of them
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 FUZZ_SCALE ?= 40
 fuzz: setup  ## the fuzzers of every reader of outside input with FUZZ_SCALE x the suite's examples; prints the count

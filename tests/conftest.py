@@ -12,14 +12,47 @@ import torch
 
 # Tests must never try the network for datasets: the shipped sample is the fallback.
 os.environ.setdefault("DLRL_NO_DOWNLOAD", "1")
+# Ray runs its worker processes at nice 15: beside the other pytest-xdist worker they would get almost no CPU,
+# and Ray's tests, one after another, are the suite's longest line. Same priority as the rest of the suite.
+os.environ.setdefault("RAY_worker_niceness", "0")
 torch.set_num_threads(1)
 
 
+RAY_GROUP = "ray"
+
+
+def xdist_group_of(item: pytest.Item) -> str | None:
+    """The pytest-xdist group of a test, if any (``make test``: two workers, ``--dist loadgroup``).
+
+    Tests that start Ray (marked ``ray``; the cluster tests; the notebook whose kernel runs a search) share
+    one group, so they run one after another on one worker: two Rays starting at once on this machine
+    crashed a raylet. A notebook's tests share a group so that it is executed once (its fixture is per
+    worker).
+    """
+    notebook = getattr(item, "callspec", None) and item.callspec.params.get("name")
+    if item.get_closest_marker("ray") or item.nodeid.startswith("tests/cluster/"):
+        return RAY_GROUP
+    if item.nodeid.startswith("tests/notebooks/") and "executed" in getattr(item, "fixturenames", ()):
+        return RAY_GROUP if notebook in (None, "part1_regression_ffn") else f"notebook-{notebook}"
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """tests/cluster last (a stable sort): once this process has attached to a token-authenticated
-    cluster, Ray keeps that token setting for the process, and a local Ray started afterwards fails to
-    start its GCS."""
-    items.sort(key=lambda item: item.nodeid.startswith("tests/cluster/"))
+    """Ray's tests first (one long group: started first, it ends first), tests/cluster last among them: once
+    this process has attached to a token-authenticated cluster, Ray keeps that token setting for the
+    process, and a local Ray started afterwards fails to start its GCS."""
+    for item in items:
+        group = xdist_group_of(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+    def order(item: pytest.Item) -> int:
+        if item.nodeid.startswith("tests/cluster/"):
+            return 1
+        return 0 if xdist_group_of(item) == RAY_GROUP else 2
+
+    items.sort(key=order)
 
 
 @pytest.fixture
