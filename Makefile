@@ -26,7 +26,7 @@ full: setup  ## every experiment at the issue targets' budgets
 
 TEST_WORKERS ?= 2
 test: setup  ## the test suite: two pytest-xdist workers, the tests that start Ray one after another on one of them
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 FUZZ_SCALE ?= 40
 fuzz: setup  ## the fuzzers of every reader of outside input with FUZZ_SCALE x the suite's examples; prints the count

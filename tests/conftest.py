@@ -19,38 +19,55 @@ torch.set_num_threads(1)
 
 
 RAY_GROUP = "ray"
+# Tests that start a local Ray or a cluster (or a notebook whose kernel runs a search). A new one goes here.
+RAY_TESTS = (
+    "tests/cluster/",
+    "tests/tuning/test_search_ray.py::",
+    "tests/walkthrough/test_add_experiment.py::test_tune_search_with_the_callers_ray",
+    "tests/notebooks/test_notebooks.py::test_progress_bars_are_widgets_and_ray_stays_in_its_log",
+)
+NOTEBOOK_WITH_RAY = "part1_regression_ffn"
 
 
-def xdist_group_of(item: pytest.Item) -> str | None:
-    """The pytest-xdist group of a test, if any (``make test``: two workers, ``--dist loadgroup``).
+def xdist_group_of(nodeid: str) -> str | None:
+    """The group of tests that one pytest-xdist worker runs one after another (``make test``: two workers).
 
-    Tests that start Ray (marked ``ray``; the cluster tests; the notebook whose kernel runs a search) share
-    one group, so they run one after another on one worker: two Rays starting at once on this machine
-    crashed a raylet. A notebook's tests share a group so that it is executed once (its fixture is per
-    worker).
+    Ray's tests share one group: two Rays starting at once on this machine crashed a raylet. A notebook's
+    tests share a group so that it is executed once (its fixture is per worker).
     """
-    notebook = getattr(item, "callspec", None) and item.callspec.params.get("name")
-    if item.get_closest_marker("ray") or item.nodeid.startswith("tests/cluster/"):
+    if nodeid.startswith(RAY_TESTS):
         return RAY_GROUP
-    if item.nodeid.startswith("tests/notebooks/") and "executed" in getattr(item, "fixturenames", ()):
-        return RAY_GROUP if notebook in (None, "part1_regression_ffn") else f"notebook-{notebook}"
+    notebook = nodeid.rpartition("[")[2].rstrip("]") if nodeid.startswith("tests/notebooks/") else ""
+    if notebook.startswith("part"):
+        return RAY_GROUP if notebook == NOTEBOOK_WITH_RAY else f"notebook-{notebook}"
     return None
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group markers
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: only called when the tests run on workers
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Like ``--dist load`` (each test to whichever worker is free), but a group goes to one worker whole.
+    (xdist's own ``--dist loadgroup`` renames items to find their group, which pytest 9.2 no longer allows.)
+    """
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group_of(nodeid) or nodeid
+
+    return GroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Ray's tests first (one long group: started first, it ends first), tests/cluster last among them: once
-    this process has attached to a token-authenticated cluster, Ray keeps that token setting for the
-    process, and a local Ray started afterwards fails to start its GCS."""
-    for item in items:
-        group = xdist_group_of(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+    """Ray's group first (the longest line of the suite: started first, it ends first), tests/cluster last in
+    it: once this process has attached to a token-authenticated cluster, Ray keeps that token setting for
+    the process, and a local Ray started afterwards fails to start its GCS."""
 
     def order(item: pytest.Item) -> int:
         if item.nodeid.startswith("tests/cluster/"):
             return 1
-        return 0 if xdist_group_of(item) == RAY_GROUP else 2
+        return 0 if xdist_group_of(item.nodeid) == RAY_GROUP else 2
 
     items.sort(key=order)
 

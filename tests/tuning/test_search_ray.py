@@ -26,7 +26,7 @@ from dlrl.config.regression import RegressionConfig
 
 from .conftest import alive, descendants
 
-pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 # Three trials one at a time, a checkpoint every epoch: Ctrl-C after the first leaves the rest to resume.
 ARGS = [

@@ -59,7 +59,6 @@ def test_api(toy, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.ray
 def test_tune_search_with_the_callers_ray(toy, tmp_path: Path) -> None:
     """A search in a process that had started Ray itself (as a notebook may): dlrl uses that Ray and leaves it
     running; an address is refused then. (dlrl starting its own Ray: tests/tuning/test_search_ray.py.)"""
