@@ -15,6 +15,9 @@ os.environ.setdefault("DLRL_NO_DOWNLOAD", "1")
 # Ray runs its worker processes at nice 15: beside the other pytest-xdist worker they would get almost no CPU,
 # and Ray's tests, one after another, are the suite's longest line. Same priority as the rest of the suite.
 os.environ.setdefault("RAY_worker_niceness", "0")
+# Each run uses every core by default, so the workers' processes together ask for more threads than there are
+# cores: OpenMP threads that wait should sleep, not spin on a core another test needs (no effect on results).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 torch.set_num_threads(1)
 
 
@@ -70,6 +73,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return 0 if xdist_group_of(item.nodeid) == RAY_GROUP else 2
 
     items.sort(key=order)
+
+
+@pytest.fixture(autouse=True)
+def _ray_group_first(request: pytest.FixtureRequest) -> None:
+    """On xdist workers, every test outside Ray's group runs at nice 10 (its subprocesses too): Ray's tests
+    run one after another and are the suite's longest line, so they get the CPU first and the others fill
+    the rest. (Raising priority again needs root; without it a worker simply stays where it is.)"""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    wanted = 0 if xdist_group_of(request.node.nodeid) == RAY_GROUP else 10
+    with contextlib.suppress(PermissionError):
+        os.nice(wanted - os.nice(0))
 
 
 @pytest.fixture
