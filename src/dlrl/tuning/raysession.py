@@ -105,13 +105,14 @@ def ray_session(log_path: Path, cluster: ClusterInfo | None = None) -> Iterator[
     (``ray.init()`` in a notebook or script) is used as it is and left running.
     """
     if ray.is_initialized() and cluster is None:  # with a cluster: refused by inspect_cluster
-        with QuietLogs(log_path) as quiet, open(log_path, "a", encoding="utf-8") as stream:
-            quiet.attach()
-            with contextlib.redirect_stdout(stream):
-                context = ray.get_runtime_context()
-                info = SessionInfo(f"this process's Ray ({context.gcs_address})", _cpus())
-                info.nodes = _alive_nodes()
-                yield info
+        with (
+            QuietLogs(log_path),
+            open(log_path, "a", encoding="utf-8") as stream,
+            contextlib.redirect_stdout(stream),  # Tune's prints to the log, as below
+        ):
+            info = SessionInfo(f"this process's Ray ({ray.get_runtime_context().gcs_address})", _cpus())
+            info.nodes = _alive_nodes()
+            yield info
         return
     saved_env = {key: os.environ.get(key) for key in RAY_ENV}
     os.environ.update(RAY_ENV)
