@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from dlrl.utils import git_commit, usable_cores
 
 # The flags that change what torch computes fast: AVX2 (fp32 everywhere), AVX-512, and native bf16
 # (AVX512-BF16, AMX). Without the last two, bf16 autocast is emulated and slower than fp32.
@@ -60,24 +61,6 @@ def load_average() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return None
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).parent,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 # Of torch's build settings, those that decide CPU arithmetic and threading.
@@ -136,7 +119,7 @@ def machine_record(with_torch: bool = True) -> dict[str, Any]:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "isa_environment": {k: os.environ[k] for k in ISA_ENVIRONMENT if k in os.environ},
-        "git_commit": git_commit(),
+        "git_commit": git_commit(short=True),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if with_torch:

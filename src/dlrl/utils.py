@@ -1,5 +1,5 @@
 """Small shared helpers: seeding and derived seeds, usable cores, CPU time, torch's CPU settings, device
-choice, atomic file writes."""
+choice, atomic file writes, the git commit of the code."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import errno
 import functools
 import os
 import random
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,3 +138,18 @@ def cannot_write(path: str | Path, err: OSError) -> str:
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def git_commit(short: bool = False) -> str | None:
+    """The commit of the checkout dlrl runs from (None outside a git checkout, or without git)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", *(["--short"] if short else []), "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None

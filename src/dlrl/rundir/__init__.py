@@ -22,7 +22,6 @@ import operator
 import os
 import platform
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Iterable
@@ -41,7 +40,7 @@ from dlrl.rundir.failure import (  # noqa: F401  (re-exported: the run-directory
     read_failure,
 )
 from dlrl.rundir.lock import LOCK_FILE, in_use_error, lock_holder, run_lock  # noqa: F401
-from dlrl.utils import atomic_path, atomic_write_text, cannot_write
+from dlrl.utils import atomic_path, atomic_write_text, cannot_write, git_commit
 from dlrl.version import __version__
 
 
@@ -247,20 +246,6 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).parent,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
 def environment_record(seed: int, device: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Versions, machine, seed and command line: what is needed to re-run and to compare runs."""
     import numpy
@@ -276,7 +261,7 @@ def environment_record(seed: int, device: str, extra: dict[str, Any] | None = No
         "torch_threads": torch.get_num_threads(),
         "device": device,
         "seed": seed,
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "command": sys.argv,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
