@@ -163,8 +163,30 @@ def _alive_nodes() -> int:
     return sum(1 for node in ray.nodes() if node.get("Alive"))
 
 
+# A local Ray on a busy machine can fail to start: its raylet gives its agents 15 s to come up (hard-coded in
+# Ray, ray-project/ray#65983), then exits, and ray.init raises this after its own 30 s.
+SLOW_START = "timed out during startup"
+LOCAL_START_ATTEMPTS = 3
+
+
 def _init(cluster: ClusterInfo | None) -> None:
-    """ray.init for a new local Ray or the cluster; a failure half-way takes down whatever started."""
+    """ray.init for a new local Ray or the cluster; a failure half-way takes down whatever started.
+    A local Ray that timed out starting is started again (up to LOCAL_START_ATTEMPTS times)."""
+    for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
+        try:
+            _init_once(cluster)
+            return
+        except Exception as err:
+            if cluster is not None or SLOW_START not in str(err) or attempt == LOCAL_START_ATTEMPTS:
+                raise
+            log.warning(
+                "Ray's local start timed out (a busy machine?); starting it again (%d/%d)",
+                attempt + 1,
+                LOCAL_START_ATTEMPTS,
+            )
+
+
+def _init_once(cluster: ClusterInfo | None) -> None:
     try:
         if cluster is None:
             ray.init(
