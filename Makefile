@@ -7,7 +7,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: setup run full test fuzz lint bench clean notebooks
+.PHONY: setup run full test test-cluster fuzz lint bench clean notebooks
 
 setup: $(VENV)/.installed
 
@@ -25,8 +25,11 @@ full: setup  ## every experiment at the issue targets' budgets
 	$(BIN)/dlrl run
 
 TEST_WORKERS ?= 3
-test: setup  ## the test suite: three pytest-xdist workers (measured fastest on 2 cores), the tests that start Ray one after another on one of them
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+test: setup  ## the test suite but the cluster's: three pytest-xdist workers (fastest on 2 cores), the tests that start Ray one after another on one of them
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not cluster"
+
+test-cluster: setup  ## the tests on a real three-node Ray cluster on this machine (a few minutes; CI runs them after `make test`)
+	$(BIN)/python -m pytest -q -m cluster tests/cluster
 
 FUZZ_SCALE ?= 40
 fuzz: setup  ## the fuzzers of every reader of outside input with FUZZ_SCALE x the suite's examples; prints the count

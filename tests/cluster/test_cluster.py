@@ -18,14 +18,13 @@ import time
 from pathlib import Path
 
 import pytest
-import ray
 import torch
 
 from dlrl.cli import main
 
 from .conftest import LocalCluster
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(300)]
 
 # A regression search small enough that a trial is mostly Ray's and torch's start-up.
 TINY = ["--num-samples", "2", "--folds", "2", "data.num_points=120", "data.test_points=200", "epochs=4"]
@@ -94,6 +93,8 @@ def _fails_fast(tmp_path: Path, *argv: str, seconds: float = 20.0) -> str:
 def test_bad_input_on_the_cluster_is_one_line_and_leaves_nothing(
     attach: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import ray  # here, not at the top: collecting the suite (which leaves these tests out) stays faster
+
     address = attach.address
     assert "--cpus-per-trial 2: the largest node of the cluster at" in _fails_fast(
         tmp_path, "tune", "regression", *TINY, "--address", address, "--cpus-per-trial", "2"

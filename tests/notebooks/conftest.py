@@ -13,8 +13,13 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("nbclient", reason="the notebook tests need the test extra: pip install -e '.[test]'")
-pytest.importorskip("ipykernel", reason="the notebook tests need the test extra: pip install -e '.[test]'")
+# Looked up, not imported: importing them takes seconds, and every pytest-xdist worker collects every test.
+MISSING = [name for name in ("nbclient", "ipykernel") if importlib.util.find_spec(name) is None]
+if MISSING:
+    pytest.skip(
+        f"the notebook tests need {MISSING} (the test extra: pip install -e '.[test]')",
+        allow_module_level=True,
+    )
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = ("part1_regression_ffn", "part2_autoencoders", "part3_dqn")
