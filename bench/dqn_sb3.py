@@ -147,6 +147,7 @@ def train_sb3(env_id: str, seed: int, total_steps: int, rules: dict[str, Any]) -
     """One SB3 DQN agent with the zoo's settings, evaluated by dlrl's rule; runs in a worker process."""
     from stable_baselines3 import DQN  # only in the worker (and only when installed)
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.logger import Logger
 
     torch.set_num_threads(1)
     hyper = {k: v for k, v in ZOO_HYPERPARAMETERS[env_id].items() if k != "n_timesteps"}
@@ -166,6 +167,9 @@ def train_sb3(env_id: str, seed: int, total_steps: int, rules: dict[str, Any]) -
 
     wall, cpu = time.perf_counter(), time.process_time()
     model = DQN(env=env_id, seed=seed, device="cpu", verbose=0, **hyper)
+    model.set_logger(
+        Logger(folder=None, output_formats=[])
+    )  # its default writes nothing, yet leaves /tmp/SB3-*
     callback = EvaluateEachRound()
     model.learn(total_timesteps=total_steps, callback=callback)
     if not callback.stop and model.num_timesteps > evaluation.last_step:

@@ -21,7 +21,13 @@ TINY = ["ffn_pipeline", "cnn_reference", "vae", "dqn_sb3"]
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    return {**os.environ, "DLRL_NO_DOWNLOAD": "1", "XDG_CACHE_HOME": str(tmp / "cache")}
+    (tmp / "tmp").mkdir(exist_ok=True)  # TMPDIR, checked for what the benchmarks leave behind
+    return {
+        **os.environ,
+        "DLRL_NO_DOWNLOAD": "1",
+        "XDG_CACHE_HOME": str(tmp / "cache"),
+        "TMPDIR": str(tmp / "tmp"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +44,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert not list((tmp / "tmp").glob("SB3-*"))  # Stable-Baselines3's default logger leaves empty folders
     return tmp / "results", done.stdout
 
 
