@@ -29,10 +29,11 @@ def code_cells(nb: Any) -> list[tuple[int, Any]]:
 
 
 def numbers(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A summary flattened, without wall and CPU times (they differ between any two runs)."""
+    """A summary flattened, without wall and CPU times (they differ between any two runs) and checkpoint sizes
+    (pickle writes a string once per object, so the same checkpoint of strings shared or not differs in size)."""
     flat: dict[str, Any] = {}
     for key, value in summary.items():
-        if "second" in key:
+        if "second" in key or "bytes" in key:
             continue
         if isinstance(value, dict):
             flat.update(numbers(value, f"{prefix}{key}."))

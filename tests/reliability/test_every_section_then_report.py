@@ -22,7 +22,7 @@ DQN += [
     "log_every=50",
     "model.hidden_sizes=[16]",
 ]
-DQN += ["seeds=[0]", "checkpoint_every=null"]
+DQN += ["seeds=[0]", "checkpoint_every=null", "workers=1"]  # workers=1: in this process, no spawn
 PIXELS = [
     "pixels.size=[12,36]",
     "pixels.frame_stack=3",
