@@ -1,4 +1,4 @@
-"""bench/resume_sweep.py at its tiny budgets on one row: a regression run SIGKILLed three times, once inside
+"""bench/resume_sweep.py at its tiny budgets on one row: a regression run SIGKILLed twice, once inside
 a checkpoint write, resumed until it finishes, and its results identical to an uninterrupted run's. The whole
 sweep (every experiment, `dlrl run`, search and DQN included) is the benchmark; tests/rl/test_resume.py and
 tests/reliability/test_dqn_killed_agents.py kill DQN runs, tests/pipeline/test_runner.py a `dlrl run`."""
@@ -25,7 +25,7 @@ def test_killed_anywhere_and_resumed_ends_identical(tmp_path: Path) -> None:
             "--only",
             "regression",
             "--kills",
-            "3",
+            "2",
             "--workdir",
             str(tmp_path),
         ],
@@ -37,5 +37,5 @@ def test_killed_anywhere_and_resumed_ends_identical(tmp_path: Path) -> None:
     assert done.returncode == 0, (table, done.stderr[-2000:])
     for row in table["rows"]:
         assert row["identical"] and row["final_exit"] == 0, row
-        assert row["landed"] == 3 and any("checkpoint write" in p["kill"] for p in row["kill_points"]), row
+        assert row["landed"] == 2 and any("checkpoint write" in p["kill"] for p in row["kill_points"]), row
     assert table["identical"] == table["experiments"] == 1
