@@ -46,18 +46,40 @@ def xdist_group_of(nodeid: str) -> str | None:
     return None
 
 
+# Tests sharing a session fixture with another module's tests (built once per worker that runs any of them).
+SHARED_FIXTURE_GROUPS = {
+    "tests/fuzz/test_fuzz_rundirs.py": "fuzz-finished-runs",
+    "tests/fuzz/test_fuzz_checkpoints.py": "fuzz-finished-runs",
+}
+# Modules whose slow tests share no fixture: their tests may go to different workers.
+SPLIT_MODULES = ("tests/rl/test_resume.py",)
+
+
+def scheduling_scope(nodeid: str) -> str:
+    """What one pytest-xdist worker gets whole: a group above, or else the test's module (so that a module
+    fixture is built once, not once per worker), or the test alone in SPLIT_MODULES."""
+    module = nodeid.split("::", 1)[0]
+    group = xdist_group_of(nodeid) or SHARED_FIXTURE_GROUPS.get(module)
+    if group is not None:
+        return group
+    return nodeid if module in SPLIT_MODULES else module
+
+
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: only called when the tests run on workers
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """Like ``--dist load`` (each test to whichever worker is free), but a group goes to one worker whole.
-    (xdist's own ``--dist loadgroup`` renames items to find their group, which pytest 9.2 no longer allows.)
+    """Like ``--dist load`` (work to whichever worker is free), but by scheduling_scope: a group or a module
+    goes to one worker whole. (xdist's own ``--dist loadgroup`` renames items to find their group, which
+    pytest 9.2 no longer allows; ``--dist loadscope`` would split no module and group nothing.)
     """
     if config.getvalue("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
+    config.option.loadscopereorder = False  # keep the order below, not the scopes sorted by their test counts
+
     class GroupScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return xdist_group_of(nodeid) or nodeid
+            return scheduling_scope(nodeid)
 
     return GroupScheduling(config, log)
 
@@ -65,12 +87,16 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Ray's group first (the longest line of the suite: started first, it ends first), tests/cluster last in
     it: once this process has attached to a token-authenticated cluster, Ray keeps that token setting for
-    the process, and a local Ray started afterwards fails to start its GCS."""
+    the process, and a local Ray started afterwards fails to start its GCS. Then the modules with slow tests,
+    then the rest: the long work starts early, the short fills the end."""
+    slow_modules = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
 
     def order(item: pytest.Item) -> int:
         if item.nodeid.startswith("tests/cluster/"):
             return 1
-        return 0 if xdist_group_of(item.nodeid) == RAY_GROUP else 2
+        if xdist_group_of(item.nodeid) == RAY_GROUP:
+            return 0
+        return 2 if item.nodeid.split("::", 1)[0] in slow_modules else 3
 
     items.sort(key=order)
 
