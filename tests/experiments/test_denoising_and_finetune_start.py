@@ -21,7 +21,7 @@ from dlrl.config import DataConfig
 from dlrl.data.images import load_images
 from dlrl.data.noise import add_noise
 
-TINY = ["threads=1", "device=cpu", "model.hidden_dim=16", "latent.tsne=false"]
+TINY = ["threads=1", "device=cpu", "model.hidden_dim=16", "latent.tsne=false", "figures=false"]
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,7 @@ def dae_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "noise.psnr_levels=[0.4,0.6]",
         "threads=1",
         "device=cpu",
+        "figures=false",
     ]
     assert main(["-q", "autoencoder", "--variant", "dae", "--out", str(out), "latent.tsne=false", *args]) == 0
     return out
@@ -66,6 +67,7 @@ def test_the_dae_denoises_recomputed_from_its_checkpoint(dae_run: Path) -> None:
         if level == cfg["noise"]["level"]:
             assert summary["test_psnr_noisy"] == pytest.approx(noisy_psnr, abs=1e-4)
             assert summary["test_psnr_denoised"] == pytest.approx(denoised_psnr, abs=1e-4)
+    assert not list(dae_run.glob("figures/*.png")) and "tsne_points" not in summary  # figures=false
     table = summary["psnr_by_level"]
     for index in range(len(table["levels"])):
         assert table["gaussian"]["denoised"][index] > table["gaussian"]["noisy"][index]

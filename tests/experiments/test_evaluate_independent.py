@@ -147,6 +147,7 @@ def ae_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "model.hidden_dim=16",
         "latent.tsne=false",
         "device=cpu",
+        "figures=false",
     ]
     assert main(["-q", "autoencoder", "--variant", "ae", "--out", str(root / "ae"), *args]) == 0
     ft = ["labels=[20]", "epochs=1", "min_steps=2", "threads=1", "device=cpu"]

@@ -83,6 +83,8 @@ class AutoEncoderConfig(ExperimentConfig):
     """Stop after this many epochs without validation improvement (None: never)."""
     latent: LatentConfig = LatentConfig()
     """Latent-space analysis: t-SNE and PCA of the test encodings."""
+    figures: bool = True
+    """Write the figures (false: metrics only, and no latent-space analysis: its results are figures)."""
 
     # Enough steps that the three variants learn something (batch 32, whole sample); one torch thread: these
     # small convolutions gain little from a second one and lose much when the cores are shared.
