@@ -35,7 +35,7 @@ TINY = {
     "regression": ["epochs=3", "ensemble=2", "data.num_points=200", "data.test_points=200"],
     "classifier": ["epochs=1", "data.limit=200", "model.hidden_sizes=[16]"],
     "autoencoder": AE,
-    "dae": AE,
+    "dae": [*AE, "noise.psnr_levels=[0.3]"],
     "vae": AE,
     "finetune": ["labels=[20]", "epochs=1", "min_steps=2"],
     "dqn": [*DQN, "explorations=[epsilon,softmax]"],
