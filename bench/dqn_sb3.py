@@ -197,10 +197,13 @@ def train_sb3(env_id: str, seed: int, total_steps: int, rules: dict[str, Any]) -
 def run_sb3(env_id: str, seeds: list[int], total_steps: int, rules: dict, workers: int) -> dict[str, Any]:
     import stable_baselines3
 
-    context = multiprocessing.get_context("spawn")  # no fork of a process that already runs torch threads
-    with ProcessPoolExecutor(max_workers=min(workers, len(seeds)), mp_context=context) as pool:
-        futures = [pool.submit(train_sb3, env_id, seed, total_steps, rules) for seed in seeds]
-        per_seed = [f.result() for f in futures]
+    if min(workers, len(seeds)) == 1:  # one at a time: here, as dlrl's side does, with no worker to start
+        per_seed = [train_sb3(env_id, seed, total_steps, rules) for seed in seeds]
+    else:
+        context = multiprocessing.get_context("spawn")  # no fork of a process that already runs torch threads
+        with ProcessPoolExecutor(max_workers=min(workers, len(seeds)), mp_context=context) as pool:
+            futures = [pool.submit(train_sb3, env_id, seed, total_steps, rules) for seed in seeds]
+            per_seed = [f.result() for f in futures]
     return {
         "name": f"Stable-Baselines3 {stable_baselines3.__version__} DQN, RL Zoo hyperparameters",
         "source": f"stable-baselines3 {stable_baselines3.__version__} (installed); settings: {ZOO_SOURCE}",

@@ -108,7 +108,8 @@ BENCHMARKS = [
         "DQN CartPole-v1 on seeds 0-9: dlrl vs Stable-Baselines3 with the RL Zoo settings, same evaluation",
         "stable-baselines3 (the `bench` extra), RL Zoo hyperparameters copied from rl-baselines3-zoo",
         [],
-        ["--seeds", "0", "--total-steps", "512"] + [x for kv in TINY_DQN for x in ("--set", kv)],
+        ["--seeds", "0", "--workers", "1", "--total-steps", "512"]
+        + [x for kv in TINY_DQN for x in ("--set", kv)],
         11.5,
         requires={"stable_baselines3": "pip install -e '.[bench]'"},
     ),
