@@ -34,8 +34,9 @@ from dlrl.config import apply_overrides, build_config
 from dlrl.config.dqn import DQNConfig
 from dlrl.errors import DlrlError
 from dlrl.experiments import dqn as experiment
+from dlrl.rl.agent import build_q_network, exploration_value
 from dlrl.rl.envs import env_info, make_env
-from dlrl.rl.loop import build_q_network, exploration_value, train_dqn
+from dlrl.rl.loop import train_dqn
 from dlrl.rundir import RunDir
 
 

@@ -28,9 +28,9 @@ import numpy as np
 from dlrl.config import apply_overrides, build_config
 from dlrl.config.dqn import DQNConfig
 from dlrl.experiments import dqn as experiment
+from dlrl.rl.agent import env_maker
 from dlrl.rl.buffer import FrameReplayBuffer
 from dlrl.rl.envs import env_info
-from dlrl.rl.loop import env_maker
 from dlrl.rundir import RunDir
 
 

@@ -43,8 +43,8 @@ from common import OneLineParser, check_env, fail, measured, print_json
 from dlrl.errors import DlrlError
 from dlrl.experiments import get_experiment
 from dlrl.experiments.runner import resolve_config
+from dlrl.rl.agent import CONFIRM_SEED_OFFSET, EVAL_SEED_OFFSET, FINAL_SEED_OFFSET
 from dlrl.rl.evaluate import GreedyEvaluator, greedy_returns
-from dlrl.rl.loop import CONFIRM_SEED_OFFSET, EVAL_SEED_OFFSET, FINAL_SEED_OFFSET
 from dlrl.utils import usable_cores
 
 PROG = "dqn_sb3.py"

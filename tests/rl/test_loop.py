@@ -6,7 +6,8 @@ import torch
 
 from dlrl.config.dqn import DQNConfig
 from dlrl.errors import CheckpointError
-from dlrl.rl.loop import load_q_network, train_dqn
+from dlrl.rl.agent import load_q_network
+from dlrl.rl.loop import train_dqn
 from dlrl.train.checkpoint import load_checkpoint
 
 TINY = {

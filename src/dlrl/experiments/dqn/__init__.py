@@ -21,8 +21,8 @@ from dlrl.experiments.dqn.agents import evaluate, load_run_config, play
 from dlrl.experiments.dqn.figures import write_figures
 from dlrl.experiments.dqn.jobs import aggregate, run_jobs, run_name, validate
 from dlrl.progress import format_seconds
+from dlrl.rl.agent import check_resumable
 from dlrl.rl.envs import env_info
-from dlrl.rl.loop import check_resumable
 from dlrl.rundir import RunDir
 from dlrl.utils import usable_cores
 

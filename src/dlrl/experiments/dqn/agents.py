@@ -16,8 +16,8 @@ from dlrl.config import build_config, read_config_file
 from dlrl.config.dqn import DQNConfig
 from dlrl.errors import CheckpointError, DlrlError
 from dlrl.experiments.dqn.jobs import run_name
+from dlrl.rl.agent import env_maker, load_q_network
 from dlrl.rl.evaluate import greedy_frames, greedy_returns
-from dlrl.rl.loop import env_maker, load_q_network
 from dlrl.rundir import RunDir
 from dlrl.utils import atomic_path
 

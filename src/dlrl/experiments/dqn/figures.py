@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from dlrl.config.dqn import DQNConfig
+from dlrl.rl.agent import env_maker
 from dlrl.rl.exploration import schedule_curve
-from dlrl.rl.loop import env_maker
 from dlrl.rundir import RunDir
 from dlrl.viz.rl import (
     plot_agent_view,

@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from dlrl.config.dqn import DQNConfig
+from dlrl.rl.agent import FINAL_SEED_OFFSET, env_maker, load_q_network
 from dlrl.rl.buffer import check_replay_fits
 from dlrl.rl.envs import env_info
 from dlrl.rl.evaluate import greedy_returns
-from dlrl.rl.loop import FINAL_SEED_OFFSET, env_maker, load_q_network, train_dqn
+from dlrl.rl.loop import train_dqn
 from dlrl.rundir import RunDir
 from dlrl.tuning.cluster import attached_cluster
 from dlrl.utils import configure_torch, cpu_seconds, usable_cores
