@@ -29,8 +29,8 @@ def code_cells(nb: Any) -> list[tuple[int, Any]]:
 
 
 def numbers(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A summary flattened, without wall and CPU times (they differ between any two runs) and checkpoint sizes
-    (pickle writes a string once per object, so the same checkpoint of strings shared or not differs in size)."""
+    """A summary flattened, without wall and CPU times (they differ between any two runs) and checkpoint
+    sizes (pickle writes a string once per object: the same checkpoint, strings shared or not, differs)."""
     flat: dict[str, Any] = {}
     for key, value in summary.items():
         if "second" in key or "bytes" in key:
