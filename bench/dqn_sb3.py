@@ -144,7 +144,8 @@ class Evaluation:
 
 
 def train_sb3(env_id: str, seed: int, total_steps: int, rules: dict[str, Any]) -> dict[str, Any]:
-    """One SB3 DQN agent with the zoo's settings, evaluated by dlrl's rule; runs in a worker process."""
+    """One SB3 DQN agent with the zoo's settings, evaluated by dlrl's rule (in a worker process, or here
+    when one worker is asked for)."""
     from stable_baselines3 import DQN  # only in the worker (and only when installed)
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.logger import Logger
@@ -167,9 +168,8 @@ def train_sb3(env_id: str, seed: int, total_steps: int, rules: dict[str, Any]) -
 
     wall, cpu = time.perf_counter(), time.process_time()
     model = DQN(env=env_id, seed=seed, device="cpu", verbose=0, **hyper)
-    model.set_logger(
-        Logger(folder=None, output_formats=[])
-    )  # its default writes nothing, yet leaves /tmp/SB3-*
+    # SB3's default logger at verbose=0 writes nothing, yet leaves an empty /tmp/SB3-<time> folder behind
+    model.set_logger(Logger(folder=None, output_formats=[]))
     callback = EvaluateEachRound()
     model.learn(total_timesteps=total_steps, callback=callback)
     if not callback.stop and model.num_timesteps > evaluation.last_step:

@@ -90,8 +90,9 @@ def run(cfg: AutoEncoderConfig, run_dir: RunDir, resume: bool = False) -> dict[s
     model = load_trained(cfg, run_dir, device)
     metrics = test_metrics(cfg, model, data, device)
     pca_mse, pca_recon = pca_baseline(data.train_x, data.test_x, cfg.model.latent_dim)
-    latent = latent_analysis(cfg, model, data, device, run_dir) if cfg.figures else {}
-    if cfg.figures:
+    latent: dict[str, Any] = {}
+    if cfg.figures:  # the latent-space analysis too: its results are figures
+        latent = latent_analysis(cfg, model, data, device, run_dir)
         write_figures(cfg, model, data, result.history, metrics, pca_recon, run_dir, device)
     summary: dict[str, Any] = {
         "variant": cfg.variant,
