@@ -55,10 +55,14 @@ SHARED_FIXTURE_GROUPS = {
 SPLIT_MODULES = ("tests/rl/test_resume.py",)
 
 
+def module_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
 def scheduling_scope(nodeid: str) -> str:
     """What one pytest-xdist worker gets whole: a group above, or else the test's module (so that a module
     fixture is built once, not once per worker), or the test alone in SPLIT_MODULES."""
-    module = nodeid.split("::", 1)[0]
+    module = module_of(nodeid)
     group = xdist_group_of(nodeid) or SHARED_FIXTURE_GROUPS.get(module)
     if group is not None:
         return group
@@ -89,14 +93,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     it: once this process has attached to a token-authenticated cluster, Ray keeps that token setting for
     the process, and a local Ray started afterwards fails to start its GCS. Then the modules with slow tests,
     then the rest: the long work starts early, the short fills the end."""
-    slow_modules = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
+    slow_modules = {module_of(item.nodeid) for item in items if item.get_closest_marker("slow")}
 
     def order(item: pytest.Item) -> int:
         if item.nodeid.startswith("tests/cluster/"):
             return 1
         if xdist_group_of(item.nodeid) == RAY_GROUP:
             return 0
-        return 2 if item.nodeid.split("::", 1)[0] in slow_modules else 3
+        return 2 if module_of(item.nodeid) in slow_modules else 3
 
     items.sort(key=order)
 

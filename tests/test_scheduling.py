@@ -56,4 +56,4 @@ def test_every_named_module_exists() -> None:
     for module in (*suite.SHARED_FIXTURE_GROUPS, *suite.SPLIT_MODULES):
         assert (root / module).is_file(), module
     for prefix in suite.RAY_TESTS:
-        assert (root / prefix.split("::", 1)[0]).exists(), prefix
+        assert (root / suite.module_of(prefix)).exists(), prefix
