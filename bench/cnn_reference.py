@@ -202,10 +202,9 @@ def train_dlrl(cfg: Any, threads: int, target: float, test_x: torch.Tensor, test
     seed_everything(cfg.seed)
     device = torch.device("cpu")
     data = load_images(cfg.data)
-    model = build_network(cfg, data.image_shape, len(data.classes)).to(device)
     with tempfile.TemporaryDirectory(prefix="dlrl-bench-") as tmp:
-        plan = plan_epochs(cfg, model, data, device, RunDir(tmp), resume=False)
-    cfg = cfg.model_copy(update={"epochs": plan.epochs})
+        cfg, plan = plan_epochs(cfg, data, device, RunDir(tmp), resume=False)
+    model = build_network(cfg, data.image_shape, len(data.classes)).to(device)
     trainer = make_trainer(cfg, model, data, device)
     bf16 = plan.precision == "bf16"
     views = prediction_options(cfg)
@@ -250,6 +249,7 @@ def train_dlrl(cfg: Any, threads: int, target: float, test_x: torch.Tensor, test
         "precision": plan.precision,
         "epochs": plan.epochs,
         "epochs_source": plan.source,
+        "recipe": plan.recipe,
         "time_budget": cfg.time_budget if plan.source == "time_budget" else None,
         "estimated_seconds_per_epoch": plan.seconds_per_epoch,
         "train_images": len(data.train_x),

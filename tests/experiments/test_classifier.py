@@ -250,12 +250,47 @@ def test_auto_epochs_train_as_if_given_and_config_yaml_reruns_them(four_epochs: 
     assert rerun["test_accuracy"] == summary["test_accuracy"]
 
 
-def test_a_budget_smaller_than_an_epoch_trains_one(tmp_path: Path) -> None:
-    out = tmp_path / "one"
+def test_a_budget_smaller_than_an_epoch_trains_one_epoch_of_the_short_recipe(tmp_path: Path) -> None:
+    """One epoch fits: fewer than half of max_epochs, so recipe=auto takes the short recipe for the settings
+    TINY leaves at their defaults (only the shifts) and trains what that config given directly trains."""
+    out, direct, full = tmp_path / "one", tmp_path / "direct", tmp_path / "full"
     args = [*TINY, "epochs=auto", "time_budget=1e-9", "figures=false"]
     assert main(["-q", "classify", "--out", str(out), *args]) == 0
-    assert (_summary(out)["epochs"], _summary(out)["epochs_run"]) == (1, 1)
-    assert "\nepochs: 1\n" in (out / "config.yaml").read_text()
+    summary = _summary(out)
+    assert (summary["epochs"], summary["epochs_run"], summary["recipe"]) == (1, 1, "short")
+    assert summary["full_recipe_seconds_per_epoch"] > 0
+    stored = (out / "config.yaml").read_text()
+    assert "\nepochs: 1\n" in stored and "\nrecipe: short\n" in stored and "  max_shift: 0\n" in stored
+    assert "  - 32\n" in stored and "\nbatch_size: 64\n" in stored  # given, so kept
+    given = [*TINY, "epochs=1", "augment.max_shift=0", "figures=false"]
+    assert main(["-q", "classify", "--out", str(direct), *given]) == 0
+    assert _summary(direct)["recipe"] == "full" and _summary(direct)["test_loss"] == summary["test_loss"]
+    assert main(["-q", "classify", "--out", str(full), *args, "recipe=full"]) == 0
+    assert _summary(full)["recipe"] == "full" and "  max_shift: 1\n" in (full / "config.yaml").read_text()
+
+
+def test_the_short_recipe_changes_only_settings_at_their_defaults() -> None:
+    short, changes = ClassifierConfig().with_short_recipe()
+    assert changes == ClassifierConfig.SHORT_RECIPE
+    assert (short.model.hidden_sizes, short.augment.max_shift, short.batch_size) == ([512, 256], 0, 128)
+    given = ClassifierConfig.model_validate({"model": {"hidden_sizes": [64]}, "batch_size": 32})
+    short, changes = given.with_short_recipe()
+    assert changes == {"augment.max_shift": 0}
+    assert (short.model.hidden_sizes, short.augment.max_shift, short.batch_size) == ([64], 0, 32)
+
+
+def test_an_interrupted_short_recipe_run_resumes_with_it(tmp_path: Path, interrupt_at_epoch) -> None:
+    """The checkpoint's recipe wins over the command's recipe=auto (which could choose otherwise now)."""
+    run, whole = tmp_path / "run", tmp_path / "whole"
+    short = [*TINY, "epochs=auto", "max_epochs=3", "time_budget=1e9", "recipe=short", "figures=false"]
+    assert main(["-q", "classify", "--out", str(whole), *short]) == 0
+    with interrupt_at_epoch(2):
+        assert main(["-q", "classify", "--out", str(run), *short]) == 130
+    auto = [arg for arg in short if arg != "recipe=short"]
+    assert main(["-q", "classify", "--out", str(run), "--resume", *auto]) == 0
+    ours, theirs = _summary(run), _summary(whole)
+    assert (ours["epochs"], ours["epochs_source"], ours["recipe"]) == (3, "checkpoint", "short")
+    assert ours["test_loss"] == theirs["test_loss"]
 
 
 def test_interrupted_auto_run_resumes_with_its_own_choice(
@@ -279,9 +314,14 @@ def test_the_plan_line_names_epochs_precision_and_eta() -> None:
     line = describe_plan(cfg, timed, cpu)
     assert line.startswith("classifier: 28 epochs (what fits time_budget=160 s at 5.60 s per epoch")
     assert "fp32 (precision=fp32)" in line and "ETA 2:41" in line  # 28 x 5.6 + 4 = 160.8 s
-    capped = EpochPlan(90, "time_budget", "bf16", seconds_per_epoch=1.5, test_seconds=1.0, timed_batches=40)
-    assert "90 epochs (max_epochs; 106 would fit" in describe_plan(ClassifierConfig(), capped, cpu)
+    capped = EpochPlan(90, "time_budget", "bf16", seconds_per_epoch=1.4, test_seconds=1.0, timed_batches=40)
+    assert "90 epochs (max_epochs; 92 would fit" in describe_plan(ClassifierConfig(), capped, cpu)
     assert "(as configured)" in describe_plan(cfg, EpochPlan(5, "config", "fp32"), cpu)
+    short = EpochPlan(41, "time_budget", "fp32", 3.84, 4.0, 40, "short", {"batch_size": 128}, 7.3)
+    assert (
+        "at 3.84 s per epoch, timed on 40 batches; short recipe (batch_size=128): the full one fits 21 of "
+        "max_epochs=90 at 7.30 s per epoch)" in describe_plan(cfg, short, cpu)
+    )
 
 
 def test_a_search_trains_max_epochs_when_auto() -> None:
@@ -293,3 +333,7 @@ def test_a_search_trains_max_epochs_when_auto() -> None:
     pool = Pool(torch.rand(40, 1, 28, 28), torch.randint(0, 10, (40,)), extra=((1, 28, 28), 10))
     trainer = adapter.fold_trainer(cfg, pool, np.arange(30), np.arange(30, 40), fold=0)
     assert trainer is not None
+    short = ClassifierConfig.model_validate({"max_epochs": 3, "recipe": "short"})
+    trainer = adapter.fold_trainer(short, pool, np.arange(30), np.arange(30, 40), fold=0)
+    widths = [m.out_features for m in trainer.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths == [512, 256, 10]

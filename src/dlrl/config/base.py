@@ -64,6 +64,21 @@ class ExperimentConfig(Config):
     # Overrides applied by --quick, as dotted keys; each experiment sets its own.
     QUICK: ClassVar[dict[str, Any]] = {}
 
+    def settled_like(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """This config as a dict, as the interrupted run ``stored`` (its config.yaml) settled it: a run may
+        write back what it resolved an ``auto`` to (the classifier's epochs=auto becomes the number it
+        chose), and resuming it with ``auto`` again means that choice, not a different config."""
+        return _with_resolved_auto(self.model_dump(mode="json"), stored)
+
+
+def _with_resolved_auto(current: Any, stored: Any) -> Any:
+    """``current`` with every ``"auto"`` leaf replaced by ``stored``'s value at that key."""
+    if isinstance(current, dict) and isinstance(stored, dict):
+        return {key: _with_resolved_auto(value, stored.get(key)) for key, value in current.items()}
+    if current == "auto" and stored is not None:
+        return stored
+    return current
+
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML (.yaml/.yml) or TOML (.toml) file into a dict; errors name the file."""

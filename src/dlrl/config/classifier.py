@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator
 
-from dlrl.config.base import Config, DataConfig, ExperimentConfig, OptimConfig
+from dlrl.config.base import Config, DataConfig, ExperimentConfig, OptimConfig, apply_overrides, build_config
 
 
 class MLPConfig(Config):
@@ -46,15 +46,24 @@ class ClassifierConfig(ExperimentConfig):
     augment: AugmentConfig = AugmentConfig()
     """Training-time augmentation."""
     # auto: a CPU computing bf16 natively (AMX, AVX512-BF16) runs the 90 epochs of the measured recipe in
-    # about 2.3 minutes on 2 cores; an AVX2-only CPU in fp32 needs 5.4-5.9 s per epoch there, so 90 epochs
-    # would take 8.5 minutes. The budget keeps the default command within 3 minutes on either.
+    # about 2.3 minutes on 2 cores; an AVX2-only CPU in fp32 needs 5.4-8 s per epoch there, so 90 epochs
+    # would take 8.5 minutes or more. The budget keeps the default command within 3 minutes on either; it
+    # leaves room for loading, testing and figures, and for a shared machine's epochs running slower than
+    # timed (a 2-core cloud EPYC: 2.5-4.1 s per epoch of one run, timed at 2.77 s beforehand).
     epochs: PositiveInt | Literal["auto"] = "auto"
     """Training epochs, or auto: as many as fit time_budget on this machine (timed on a few batches before
     training), at most max_epochs. The run's config.yaml holds the number chosen."""
-    time_budget: float = Field(160.0, gt=0)
+    time_budget: float = Field(130.0, gt=0)
     """With epochs=auto: seconds the training epochs (validation included) may take."""
     max_epochs: PositiveInt = 90
     """With epochs=auto: the schedule length where the budget allows it (also: epochs of a search trial)."""
+    # Measured in fp32 on an AVX2-only AMD EPYC (Fashion-MNIST): the full recipe cut to the 18-20 epochs that
+    # fit 160 s gave 90.00-90.16%; 512-256 without shifts at batch 128, 48-50 epochs, 91.03-91.14% (seeds
+    # 0-2). Shifts and width pay off only over long schedules (README, "The machine decides the epochs").
+    recipe: Literal["auto", "full", "short"] = "auto"
+    """full: the settings as they are; short: SHORT_RECIPE (a narrower network, smaller batches, no shifts)
+for the settings still at their defaults; auto: short when epochs=auto and fewer than half of max_epochs
+epochs of the full recipe fit time_budget (e.g. fp32 on a CPU without native bf16), else full."""
     batch_size: int = Field(256, gt=0)
     """Mini-batch size."""
     # Off by default: with the one-cycle schedule (lr annealed to 0) it measured 91.22% vs 91.25% without
@@ -76,6 +85,29 @@ class ClassifierConfig(ExperimentConfig):
     """Matmul precision: bf16 autocast (auto: on CUDA and on CPUs with native bf16, e.g. AMX), or fp32."""
 
     QUICK: ClassVar[dict[str, Any]] = {"epochs": 2, "data.limit": 5000, "model.hidden_sizes": [256]}
+    SHORT_RECIPE: ClassVar[dict[str, Any]] = {
+        "model.hidden_sizes": [512, 256],
+        "augment.max_shift": 0,
+        "batch_size": 128,
+    }
+
+    def with_short_recipe(self) -> tuple[ClassifierConfig, dict[str, Any]]:
+        """This config with SHORT_RECIPE's values for the settings still at their defaults (a setting given
+        otherwise stays as given), and the changes made."""
+        current, default = self.model_dump(mode="json"), ClassifierConfig().model_dump(mode="json")
+        changes = {
+            key: value
+            for key, value in self.SHORT_RECIPE.items()
+            if _lookup(current, key) == _lookup(default, key) != value
+        }
+        if not changes:
+            return self, changes
+        return build_config(ClassifierConfig, apply_overrides(current, changes), "recipe=short"), changes
+
+    def settled_like(self, stored: dict[str, Any]) -> dict[str, Any]:
+        # recipe=auto that became short also changed the settings of SHORT_RECIPE
+        short = self.recipe == "auto" and stored.get("recipe") == "short"
+        return ExperimentConfig.settled_like(self.with_short_recipe()[0] if short else self, stored)
 
     @field_validator("epochs", mode="before")
     @classmethod
@@ -84,3 +116,9 @@ class ClassifierConfig(ExperimentConfig):
         if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
             return value
         raise ValueError("expected a positive whole number of epochs or 'auto'")
+
+
+def _lookup(data: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        data = data[part]
+    return data

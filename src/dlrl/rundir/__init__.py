@@ -329,17 +329,6 @@ def first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
     return None if a == b else f"{prefix.rstrip('.')}: {a!r} in the run, {b!r} now"
 
 
-def with_resolved_auto(current: Any, stored: Any) -> Any:
-    """``current`` with every ``"auto"`` leaf replaced by the run's value at that key: a run may write back
-    what it resolved ``auto`` to (the classifier's ``epochs=auto`` becomes the number it chose), and
-    resuming it with ``auto`` again means that choice, not a different config."""
-    if isinstance(current, dict) and isinstance(stored, dict):
-        return {key: with_resolved_auto(value, stored.get(key)) for key, value in current.items()}
-    if current == "auto" and stored is not None:
-        return stored
-    return current
-
-
 def choose_run_dir(
     entry_name: str,
     config: ExperimentConfig,
@@ -360,7 +349,7 @@ def choose_run_dir(
                 raise RunDirError(f"--resume: {path} is not a dlrl run directory (no config.yaml)")
             return RunDir(path), not path.exists()  # killed before it wrote anything: start afresh
         stored = read_config_file(path / "config.yaml")
-        current = config.model_dump(mode="json")
+        current = config.settled_like(stored)
         if stored.get("experiment") != current.get("experiment"):
             raise RunDirError(
                 f"--resume: {path} is a '{stored.get('experiment')}' run, not '{current.get('experiment')}'"
@@ -368,7 +357,7 @@ def choose_run_dir(
         for key in RESUME_FREE_KEYS:
             stored.pop(key, None)
             current.pop(key, None)
-        diff = first_difference(stored, with_resolved_auto(current, stored))
+        diff = first_difference(stored, current)
         if diff:
             raise RunDirError(
                 f"--resume: config differs from the interrupted run in {path} ({diff}); resume with the same "

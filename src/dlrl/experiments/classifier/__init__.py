@@ -106,12 +106,12 @@ TARGETS: list[dict[str, Any]] = [
 def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[str, Any]:
     device = resolve_device(cfg.device)
     data = load_images(cfg.data)
-    model = build_network(cfg, data.image_shape, len(data.classes)).to(device)
-    plan = plan_epochs(cfg, model, data, device, run_dir, resume)
-    if cfg.epochs != plan.epochs:
-        # The choice goes into config.yaml: `--config RUN/config.yaml` re-runs these epochs, untimed.
-        cfg = cfg.model_copy(update={"epochs": plan.epochs})
+    planned, plan = plan_epochs(cfg, data, device, run_dir, resume)
+    if planned != cfg:
+        # The choice goes into config.yaml: `--config RUN/config.yaml` re-runs it, untimed.
+        cfg = planned
         run_dir.write_config(cfg)
+    model = build_network(cfg, data.image_shape, len(data.classes)).to(device)
     log.info("%s", describe_plan(cfg, plan, device))
     trainer = make_trainer(cfg, model, data, device)
     started, cpu_started = time.perf_counter(), cpu_seconds(children=False)
@@ -261,6 +261,8 @@ class ClassifierAdapter(PoolAdapter):
         self, cfg: ClassifierConfig, data: Pool, train_idx: np.ndarray, val_idx: np.ndarray, fold: int
     ) -> Trainer:
         image_shape, num_classes = data.extra
+        if cfg.recipe == "short":  # auto means full here: no timing decides a trial's settings
+            cfg = cfg.with_short_recipe()[0]
         bf16 = use_bf16(cfg, resolve_device(cfg.device))  # the same arithmetic as the final run
         return pool_trainer(
             cfg.model_copy(update={"epochs": self.epochs(cfg)}),  # the schedule's length

@@ -1,26 +1,25 @@
 """epochs=auto: how many epochs fit the time budget on this machine, timed on a few real batches before
-training, and the line that says so (chosen epochs, precision, ETA)."""
+training, which recipe (full or short) makes the most of them, and the line that says so (chosen epochs,
+recipe, precision, ETA)."""
 
 from __future__ import annotations
 
-import copy
 import itertools
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from dlrl.config.classifier import ClassifierConfig
 from dlrl.data.batching import Batches
 from dlrl.data.images import ImageData
 from dlrl.experiments.classifier.model import (
-    live_model,
+    build_model,
     make_augment,
     make_step,
     native_bf16,
@@ -50,6 +49,9 @@ class EpochPlan:
     seconds_per_epoch: float | None = None  # estimated: training batches and validation
     test_seconds: float | None = None  # estimated: the final test prediction (every view)
     timed_batches: int = 0
+    recipe: str = "full"  # "full" or "short" (ClassifierConfig.SHORT_RECIPE)
+    recipe_changes: dict[str, Any] = field(default_factory=dict)  # what the short recipe changed
+    full_seconds_per_epoch: float | None = None  # recipe=auto chose short: the full recipe's timing
 
     @property
     def eta_seconds(self) -> float | None:
@@ -65,17 +67,15 @@ def epochs_within(budget: float, seconds_per_epoch: float, max_epochs: int) -> i
     return max(1, min(max_epochs, math.floor(budget / seconds_per_epoch)))
 
 
-def time_schedule(
-    cfg: ClassifierConfig, model: nn.Module, data: ImageData, device: torch.device
-) -> tuple[float, float, int]:
+def time_schedule(cfg: ClassifierConfig, data: ImageData, device: torch.device) -> tuple[float, float, int]:
     """(seconds per epoch, seconds of the test prediction, batches timed), estimated from a few training
-    steps of a copy of ``model`` (the classifier's own step, optimizer, batch size and augmentation) and one
-    forward pass over up to 2,048 validation images. Changes no state of the run: the model is a copy and
-    the global RNG is restored, so the chosen epochs train exactly as if they had been given."""
+    steps of a scratch network of ``cfg`` (the classifier's own step, optimizer, batch size and
+    augmentation) and one forward pass over up to 2,048 validation images. Changes no state of the run: the
+    global RNG is restored, so the chosen epochs train exactly as if they had been given."""
     bf16 = use_bf16(cfg, device)
     gpus = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=gpus):
-        scratch = copy.deepcopy(live_model(model))
+        scratch = build_model(cfg, data.image_shape, len(data.classes)).to(device)
         batches = Batches(
             data.train_x,
             data.train_y,
@@ -110,27 +110,44 @@ def time_schedule(
 
 
 def plan_epochs(
-    cfg: ClassifierConfig,
-    model: nn.Module,
-    data: ImageData,
-    device: torch.device,
-    run_dir: RunDir,
-    resume: bool,
-) -> EpochPlan:
-    """The epochs this run trains: as configured, the interrupted run's choice on resume, or (epochs=auto)
-    as many as fit ``cfg.time_budget`` at the speed timed on this machine, capped at ``cfg.max_epochs``."""
+    cfg: ClassifierConfig, data: ImageData, device: torch.device, run_dir: RunDir, resume: bool
+) -> tuple[ClassifierConfig, EpochPlan]:
+    """The config this run trains and how many epochs: as configured, the interrupted run's choice on
+    resume, or (epochs=auto) as many as fit ``cfg.time_budget`` at the speed timed on this machine, capped
+    at ``cfg.max_epochs``; with recipe=auto, the short recipe when the full one fits fewer than half of
+    them. The config returned has its epochs and recipe settled, as config.yaml records them."""
     precision = "bf16" if use_bf16(cfg, device) else "fp32"
     last = run_dir.checkpoints / "last.pt"
     if cfg.epochs == "auto" and resume and last.is_file():
-        chosen = load_checkpoint(last).get("config", {}).get("epochs")
+        stored = load_checkpoint(last).get("config", {})
+        chosen = stored.get("epochs")
         if isinstance(chosen, int) and not isinstance(chosen, bool):
-            return EpochPlan(chosen, "checkpoint", precision)
+            recipe = "short" if stored.get("recipe") == "short" else "full"
+            if recipe == "short":
+                cfg = cfg.with_short_recipe()[0]
+            return settled(cfg, chosen, recipe), EpochPlan(chosen, "checkpoint", precision, recipe=recipe)
+    recipe = "short" if cfg.recipe == "short" else "full"
+    cfg, changes = cfg.with_short_recipe() if recipe == "short" else (cfg, {})
     # Timed for the ETA too when the epochs are given: a second or two of a run that takes minutes.
-    per_epoch, test_seconds, timed = time_schedule(cfg, model, data, device)
+    timing = time_schedule(cfg, data, device)
     if cfg.epochs != "auto":
-        return EpochPlan(int(cfg.epochs), "config", precision, per_epoch, test_seconds, timed)
-    epochs = epochs_within(cfg.time_budget, per_epoch, cfg.max_epochs)
-    return EpochPlan(epochs, "time_budget", precision, per_epoch, test_seconds, timed)
+        plan = EpochPlan(int(cfg.epochs), "config", precision, *timing, recipe, changes)
+        return settled(cfg, plan.epochs, recipe), plan
+    full_per_epoch = None
+    full_fits = epochs_within(cfg.time_budget, timing[0], cfg.max_epochs)
+    if cfg.recipe == "auto" and full_fits < cfg.max_epochs / 2:
+        full_per_epoch, recipe = timing[0], "short"
+        cfg, changes = cfg.with_short_recipe()
+        if changes:
+            timing = time_schedule(cfg, data, device)
+    epochs = epochs_within(cfg.time_budget, timing[0], cfg.max_epochs)
+    plan = EpochPlan(epochs, "time_budget", precision, *timing, recipe, changes, full_per_epoch)
+    return settled(cfg, epochs, recipe), plan
+
+
+def settled(cfg: ClassifierConfig, epochs: int, recipe: str) -> ClassifierConfig:
+    """``cfg`` with its epochs and recipe as chosen (what config.yaml records: --config re-runs them)."""
+    return cfg.model_copy(update={"epochs": epochs, "recipe": recipe})
 
 
 def describe_plan(cfg: ClassifierConfig, plan: EpochPlan, device: torch.device) -> str:
@@ -148,6 +165,15 @@ def describe_plan(cfg: ClassifierConfig, plan: EpochPlan, device: torch.device) 
             if fit_budget > cfg.max_epochs
             else f"what fits time_budget={cfg.time_budget:g} s at {timing}"
         )
+    if plan.recipe == "short" and plan.full_seconds_per_epoch is not None:
+        changed = ", ".join(f"{key}={value}" for key, value in plan.recipe_changes.items())
+        fit_full = epochs_within(cfg.time_budget, plan.full_seconds_per_epoch, cfg.max_epochs)
+        why += (
+            f"; short recipe ({changed or 'as given'}): the full one fits {fit_full} of max_epochs="
+            f"{cfg.max_epochs} at {plan.full_seconds_per_epoch:.2f} s per epoch"
+        )
+    elif plan.recipe == "short":
+        why += "; short recipe"
     if cfg.precision != "auto":
         arithmetic = f"precision={cfg.precision}"
     elif device.type == "cpu":
@@ -178,6 +204,8 @@ def plan_summary(cfg: ClassifierConfig, plan: EpochPlan) -> dict[str, Any]:
     return {
         "epochs": plan.epochs,
         "epochs_source": plan.source,
+        "recipe": plan.recipe,
+        "full_recipe_seconds_per_epoch": _rounded(plan.full_seconds_per_epoch),
         "time_budget": cfg.time_budget if plan.source == "time_budget" else None,
         "estimated_seconds_per_epoch": _rounded(plan.seconds_per_epoch),
         "eta_seconds": _rounded(plan.eta_seconds),
