@@ -43,7 +43,7 @@ notebooks: $(VENV)/.notebooks  ## the three notebooks at full budget: runs/noteb
 	$(BIN)/python notebooks/execute.py
 
 BENCH_ARGS ?=
-bench: setup  ## every benchmark beside its reference (about 28 min on 2 idle cores, estimated) -> bench/results/
+bench: setup  ## every benchmark beside its reference (21 min on 2 AVX2 cores, measured) -> bench/results/
 	@$(BIN)/python -c "import stable_baselines3" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[bench]" \
 		|| echo "bench: the [bench] extra did not install; the rows that need it are skipped, with the reason"
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)

@@ -46,7 +46,7 @@ class Benchmark:
     reference: str  # where the reference comes from
     args: list[str]  # full profile
     tiny: list[str]  # --profile tiny: seconds
-    # Full profile on 2 idle AVX2 cores: an estimate from per-step CPU costs timed on a loaded machine
+    # Full profile: minutes measured on a 2-core AVX2 AMD EPYC (make bench, 2026-12-01: 20.8 min in all)
     expected_minutes: float
     requires: dict[str, str] = field(default_factory=dict)  # module -> how to install it
     prepare: list[str] | None = None  # a dlrl command whose run directory is the first argument (tsne)
@@ -65,7 +65,7 @@ BENCHMARKS = [
         "(torchvision not installable)",
         ["--network", "tutorial", "--epochs", "3"],
         ["--dataset", "mnist", "--limit", "256", "--epochs", "1", "--network", "tutorial"],
-        1.7,
+        2.2,
     ),
     Benchmark(
         "cnn_reference",
@@ -74,7 +74,7 @@ BENCHMARKS = [
         "re-implementation of pytorch/examples mnist/main.py (torchvision not installable)",
         [],
         TINY_CNN,
-        8.5,
+        6.3,
     ),
     Benchmark(
         "vae",
@@ -82,7 +82,7 @@ BENCHMARKS = [
         "re-implementation of pytorch/examples vae/main.py",
         ["--epochs", "3"],
         ["--dataset", "mnist", "--limit", "256", "--epochs", "1", "--hidden-dim", "32"],
-        2.0,
+        1.8,
     ),
     Benchmark(
         "tsne",
@@ -90,7 +90,7 @@ BENCHMARKS = [
         "scikit-learn (installed dependency)",
         ["--points", "10000", "--n-jobs", "2"],
         ["--points", "200", "--n-jobs", "2"],
-        2.0,
+        2.9,
         requires={"openTSNE": "pip install openTSNE", "sklearn": "pip install scikit-learn"},
         prepare=["autoencoder", "--quick", "--dataset", "fashion-mnist", "latent.tsne=false"],
         prepare_tiny=["autoencoder", "--quick", "epochs=1", "data.limit=200", "latent.tsne=false"],
@@ -101,7 +101,7 @@ BENCHMARKS = [
         "a cleanrl-style loop in bench/dqn.py (no library)",
         ["--seeds", "1"],
         ["--seeds", "0", "--throughput-steps", "300", *TINY_DQN],
-        0.7,
+        0.3,
     ),
     Benchmark(
         "dqn_sb3",
@@ -110,7 +110,7 @@ BENCHMARKS = [
         [],
         ["--seeds", "0", "--workers", "1", "--total-steps", "512"]
         + [x for kv in TINY_DQN for x in ("--set", kv)],
-        11.5,
+        5.9,
         requires={"stable_baselines3": "pip install -e '.[bench]'"},
     ),
     Benchmark(
@@ -119,7 +119,7 @@ BENCHMARKS = [
         "a loop over dlrl.tuning.trial.run_trial in one process (no library)",
         [],
         ["--trials", "2", "--epochs", "2", "--folds", "2"],
-        1.5,
+        1.4,
         requires={"ray": "pip install 'ray[tune]'"},
     ),
 ]
@@ -236,12 +236,12 @@ def run_all(
     print(f"bench: {describe(machine)}; load average {machine['load_average']}", flush=True)
     total = sum(b.expected_minutes for b in benchmarks)
     if not tiny:
-        print(f"bench: {len(benchmarks)} benchmarks, about {total:.0f} min on 2 idle cores (estimate)")
+        print(f"bench: {len(benchmarks)} benchmarks, about {total:.0f} min on 2 AVX2 cores (as measured there)")
     started = time.perf_counter()
     records = []
     with tempfile.TemporaryDirectory(prefix="dlrl-bench-") as work:
         for i, benchmark in enumerate(benchmarks, start=1):
-            expected = "" if tiny else f" (about {benchmark.expected_minutes:g} min, estimate)"
+            expected = "" if tiny else f" (about {benchmark.expected_minutes:g} min)"
             print(f"[{i}/{len(benchmarks)}] {benchmark.name}: {benchmark.compares}{expected}", flush=True)
             record = run_one(benchmark, out, tiny, env, Path(work))
             (out / f"{benchmark.name}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
@@ -274,7 +274,7 @@ def main() -> None:
     if args.list:
         for b in benchmarks:
             missing = missing_requirement(b)
-            status = f"skipped: {missing}" if missing else f"about {b.expected_minutes:g} min (estimate)"
+            status = f"skipped: {missing}" if missing else f"about {b.expected_minutes:g} min"
             print(f"{b.name}: {b.compares}\n    reference: {b.reference}\n    {status}")
         print(f"table: {args.out / TABLE_NAME}")
         return
