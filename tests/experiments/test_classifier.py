@@ -272,6 +272,9 @@ def test_a_budget_smaller_than_an_epoch_trains_one_epoch_of_the_short_recipe(tmp
 def test_the_short_recipe_changes_only_settings_at_their_defaults() -> None:
     short, changes = ClassifierConfig().with_short_recipe()
     assert changes == ClassifierConfig.SHORT_RECIPE
+    help_text = " ".join(str(ClassifierConfig.model_fields["recipe"].description).split())
+    for key, value in ClassifierConfig.SHORT_RECIPE.items():
+        assert f"{key}={value}" in help_text, key  # --help says what the short recipe changes
     assert (short.model.hidden_sizes, short.augment.max_shift, short.batch_size) == ([512, 256], 0, 128)
     given = ClassifierConfig.model_validate({"model": {"hidden_sizes": [64]}, "batch_size": 32})
     short, changes = given.with_short_recipe()

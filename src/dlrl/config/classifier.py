@@ -61,9 +61,9 @@ class ClassifierConfig(ExperimentConfig):
     # fit 160 s gave 90.00-90.16%; 512-256 without shifts at batch 128, 48-50 epochs, 91.03-91.14% (seeds
     # 0-2). Shifts and width pay off only over long schedules (README, "The machine decides the epochs").
     recipe: Literal["auto", "full", "short"] = "auto"
-    """full: the settings as they are; short: SHORT_RECIPE (a narrower network, smaller batches, no shifts)
-for the settings still at their defaults; auto: short when epochs=auto and fewer than half of max_epochs
-epochs of the full recipe fit time_budget (e.g. fp32 on a CPU without native bf16), else full."""
+    """full: the settings as they are; short: model.hidden_sizes=[512, 256], augment.max_shift=0 and
+batch_size=128 for those still at their defaults; auto: short when epochs=auto and fewer than half of
+max_epochs epochs of the full recipe fit time_budget (e.g. fp32 on a CPU without native bf16), else full."""
     batch_size: int = Field(256, gt=0)
     """Mini-batch size."""
     # Off by default: with the one-cycle schedule (lr annealed to 0) it measured 91.22% vs 91.25% without
@@ -85,6 +85,7 @@ epochs of the full recipe fit time_budget (e.g. fp32 on a CPU without native bf1
     """Matmul precision: bf16 autocast (auto: on CUDA and on CPUs with native bf16, e.g. AMX), or fp32."""
 
     QUICK: ClassVar[dict[str, Any]] = {"epochs": 2, "data.limit": 5000, "model.hidden_sizes": [256]}
+    # recipe=short (the recipe field's help text names these values too)
     SHORT_RECIPE: ClassVar[dict[str, Any]] = {
         "model.hidden_sizes": [512, 256],
         "augment.max_shift": 0,
