@@ -236,7 +236,7 @@ def run_all(
     print(f"bench: {describe(machine)}; load average {machine['load_average']}", flush=True)
     total = sum(b.expected_minutes for b in benchmarks)
     if not tiny:
-        print(f"bench: {len(benchmarks)} benchmarks, about {total:.0f} min on 2 AVX2 cores (as measured there)")
+        print(f"bench: {len(benchmarks)} benchmarks, about {total:.0f} min on 2 AVX2 cores (measured)")
     started = time.perf_counter()
     records = []
     with tempfile.TemporaryDirectory(prefix="dlrl-bench-") as work:

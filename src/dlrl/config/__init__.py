@@ -14,6 +14,7 @@ from dlrl.config.base import (
     config_to_yaml,
     describe_fields,
     layer_config,
+    lookup,
     read_config_file,
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     "config_to_yaml",
     "describe_fields",
     "layer_config",
+    "lookup",
     "read_config_file",
 ]

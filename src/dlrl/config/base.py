@@ -178,6 +178,18 @@ def apply_overrides(
     return result
 
 
+def lookup(data: dict[str, Any], key: str) -> Any:
+    """``data[key]``, or a dotted path into nested dicts (as ``apply_overrides`` sets one); None if absent."""
+    if key in data:
+        return data[key]
+    node: Any = data
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
 def _deep_copy(data: Any) -> Any:
     if isinstance(data, dict):
         return {k: _deep_copy(v) for k, v in data.items()}

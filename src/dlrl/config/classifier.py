@@ -6,7 +6,15 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator
 
-from dlrl.config.base import Config, DataConfig, ExperimentConfig, OptimConfig, apply_overrides, build_config
+from dlrl.config.base import (
+    Config,
+    DataConfig,
+    ExperimentConfig,
+    OptimConfig,
+    apply_overrides,
+    build_config,
+    lookup,
+)
 
 
 class MLPConfig(Config):
@@ -99,7 +107,7 @@ max_epochs epochs of the full recipe fit time_budget (e.g. fp32 on a CPU without
         changes = {
             key: value
             for key, value in self.SHORT_RECIPE.items()
-            if _lookup(current, key) == _lookup(default, key) != value
+            if lookup(current, key) == lookup(default, key) != value
         }
         if not changes:
             return self, changes
@@ -117,9 +125,3 @@ max_epochs epochs of the full recipe fit time_budget (e.g. fp32 on a CPU without
         if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
             return value
         raise ValueError("expected a positive whole number of epochs or 'auto'")
-
-
-def _lookup(data: dict[str, Any], dotted: str) -> Any:
-    for part in dotted.split("."):
-        data = data[part]
-    return data

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from dlrl.config import Config, ExperimentConfig, config_to_yaml, read_config_file
+from dlrl.config import Config, ExperimentConfig, config_to_yaml, lookup, read_config_file
 from dlrl.errors import OutputError, RunDirError
 from dlrl.rundir.failure import (  # noqa: F401  (re-exported: the run-directory contract is one module)
     FAILED_FILE,
@@ -180,18 +180,6 @@ class RunDir:
 
 
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
-
-
-def lookup(data: dict[str, Any], key: str) -> Any:
-    """``data[key]``, or a dotted path into nested dicts; None if absent."""
-    if key in data:
-        return data[key]
-    node: Any = data
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def evaluate_targets(targets: list[dict[str, Any]], summary: dict[str, Any]) -> list[dict[str, Any]]:
