@@ -138,11 +138,13 @@ def run_to_end(
     return process.returncode, err, time.monotonic() - (begun or time.monotonic())
 
 
-def kill_after(args: list[str], seconds: float, timeout: float = 1800) -> dict[str, Any]:
+def kill_after(
+    args: list[str], seconds: float, env: dict[str, str] | None = None, timeout: float = 1800
+) -> dict[str, Any]:
     """Start the run and SIGKILL it (its whole process group: Ray, worker processes) ``seconds`` after its
     directory appeared; says whether it was still running then."""
     out = Path(args[args.index("--out") + 1])
-    process = launch(args, {})
+    process = launch(args, env or {})
     deadline = time.monotonic() + timeout
     while not started(out) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -155,8 +157,10 @@ def kill_after(args: list[str], seconds: float, timeout: float = 1800) -> dict[s
     return {"kill": f"{seconds:.2f}s after start", "landed": alive, "exit": process.returncode}
 
 
-def kill_at_save(args: list[str], save: int, timeout: float = 1800) -> dict[str, Any]:
-    process = launch(args, {"SWEEP_KILL_AT_SAVE": str(save)})
+def kill_at_save(
+    args: list[str], save: int, env: dict[str, str] | None = None, timeout: float = 1800
+) -> dict[str, Any]:
+    process = launch(args, {**(env or {}), "SWEEP_KILL_AT_SAVE": str(save)})
     try:
         process.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -258,15 +262,23 @@ def sweep_one(
         return {"experiment": name, "error": f"uninterrupted run failed ({code}): {_last_line(err)}"}
     saves = len(saves_log.read_text().splitlines()) if saves_log.is_file() else 0
     # First a kill inside a random one of the checkpoint writes of a whole run (a fresh process makes all
-    # of them), then kills at random moments; each resumed process has less left to do, so the moments
-    # are drawn from shares of the uninterrupted run's duration that add up to less than all of it.
-    plan: list[tuple[str, float]] = [("save", rng.randint(1, saves))] if saves else []
-    timed = kills - len(plan)
-    plan += [("time", rng.uniform(0.05, 0.9 / timed) * max(duration, 0.5)) for _ in range(timed)]
+    # of them), then kills at random moments. Each resumed process has less left to do: a moment is drawn
+    # from a share of what is left, counted in the checkpoint writes the killed processes got through (a
+    # kill drawn from the whole run's duration missed a run resumed past half-way, under load).
+    plan: list[tuple[str, int]] = [("save", rng.randint(1, saves))] if saves else []
+    plan += [("time", timed) for timed in range(kills - len(plan), 0, -1)]  # kills still to come
     points, finished_before, resume = [], {}, []
-    for kind, value in plan:
+    left = 1.0  # share of the uninterrupted run still to do
+    for attempt, (kind, value) in enumerate(plan):
         args = [*base, "--out", str(interrupted), *resume]
-        point = kill_at_save(args, int(value)) if kind == "save" else kill_after(args, value)
+        attempt_saves = workdir / f"{_slug(name)}-saves-{attempt}.log"
+        env = {"SWEEP_SAVES": str(attempt_saves)}
+        if kind == "save":
+            point = kill_at_save(args, value, env)
+        else:
+            point = kill_after(args, rng.uniform(0.05, 0.8 / value) * left * max(duration, 0.5), env)
+        made = len(attempt_saves.read_text().splitlines()) if attempt_saves.is_file() else 0
+        left = max(0.1, left - made / max(saves, 1))
         points.append(point)
         if name == "tune":
             finished_before.update(finished_trials(interrupted))
