@@ -143,9 +143,11 @@ def test_resume_keeps_finished_agents(trained: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_parallel_seeds_in_spawned_processes(tmp_path: Path) -> None:
     out = tmp_path / "par"
-    assert main(["-q", "rl", "train", "--seeds", "3,4", "--workers", "2", "--out", str(out), *TINY]) == 0
+    args = ["--seeds", "3,4", "--workers", "2", "--out", str(out), *TINY, "figures=false"]
+    assert main(["-q", "rl", "train", *args]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["runs"]) == {"epsilon-seed3", "epsilon-seed4"}
+    assert not list(out.rglob("*.png"))  # figures=false
 
 
 def _fails(

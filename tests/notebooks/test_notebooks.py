@@ -24,7 +24,7 @@ COMMANDS = {
         ("classifier", ["classify"], NO_FIGURES),
     ],
     "part2_autoencoders": [("autoencoder", ["autoencoder"], []), ("finetune", ["finetune"], [])],
-    "part3_dqn": [("dqn", ["rl", "train"], [])],
+    "part3_dqn": [("dqn", ["rl", "train"], NO_FIGURES)],
 }
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 

@@ -19,6 +19,7 @@ TWO_AGENTS = ["--seeds", "0,1", "--exploration", "epsilon", "--workers", "1"]
 TINY = ["total_steps=1200", "learning_starts=200", "buffer_size=1000", "batch_size=32", "eval_every=200"]
 TINY += ["eval_episodes=2", "final_episodes=3", "model.hidden_sizes=[32]", "exploration.epsilon_steps=500"]
 TINY += ["checkpoint_every=null"]  # last.pt at every evaluation
+TINY += ["figures=false"]  # the figures over seeds hold none of the numbers compared
 TIMING = ("seconds", "per_second", "resumed_from", "checkpoint_")  # checkpoint_: file sizes
 
 

@@ -152,6 +152,8 @@ class DQNConfig(ExperimentConfig):
     """Stop early once a periodic evaluation's (confirmed) mean reaches this (None: never)."""
     log_every: int = Field(250, gt=0)
     """Environment steps between loss / Q-value log rows."""
+    figures: bool = True
+    """Write the figures over seeds (false: metrics and results only, e.g. inside a hyperparameter search)."""
     checkpoint_every: int | None = Field(2000, gt=0)
     """Env steps between last.pt checkpoints (the run with its replay memory, written at the first evaluation
     this many steps after the last one; None: at every evaluation). --resume continues from it bit for bit;

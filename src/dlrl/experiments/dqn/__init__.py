@@ -115,7 +115,8 @@ def run(cfg: DQNConfig, run_dir: RunDir, resume: bool = False) -> dict[str, Any]
     by_exploration = {
         e: aggregate([r for r in records.values() if r["exploration"] == e]) for e in cfg.explorations
     }
-    write_figures(cfg, run_dir, records, solve_at)
+    if cfg.figures:
+        write_figures(cfg, run_dir, records, solve_at)
     rows = []
     for name, record in records.items():
         for row in run_dir.sub(name).read_metrics("evals.csv"):
