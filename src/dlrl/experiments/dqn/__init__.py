@@ -18,7 +18,6 @@ from typing import Any
 from dlrl.config.dqn import DQNConfig
 from dlrl.experiments.dqn.adapter import DQNSeedTrainer, DQNTuneAdapter
 from dlrl.experiments.dqn.agents import evaluate, load_run_config, play
-from dlrl.experiments.dqn.figures import write_figures
 from dlrl.experiments.dqn.jobs import aggregate, run_jobs, run_name, validate
 from dlrl.progress import format_seconds
 from dlrl.rl.agent import check_resumable
@@ -39,7 +38,6 @@ __all__ = [
     "run_jobs",
     "run_name",
     "validate",
-    "write_figures",
 ]
 
 TARGETS: list[dict[str, Any]] = [
@@ -116,6 +114,9 @@ def run(cfg: DQNConfig, run_dir: RunDir, resume: bool = False) -> dict[str, Any]
         e: aggregate([r for r in records.values() if r["exploration"] == e]) for e in cfg.explorations
     }
     if cfg.figures:
+        # imported here: matplotlib is half a second of every `dlrl rl train` process start otherwise
+        from dlrl.experiments.dqn.figures import write_figures
+
         write_figures(cfg, run_dir, records, solve_at)
     rows = []
     for name, record in records.items():
