@@ -23,7 +23,7 @@ COMMANDS = {
         ("regression", ["regression"], NO_FIGURES),
         ("classifier", ["classify"], NO_FIGURES),
     ],
-    "part2_autoencoders": [("autoencoder", ["autoencoder"], []), ("finetune", ["finetune"], [])],
+    "part2_autoencoders": [("autoencoder", ["autoencoder"], NO_FIGURES), ("finetune", ["finetune"], [])],
     "part3_dqn": [("dqn", ["rl", "train"], NO_FIGURES)],
 }
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -34,11 +34,12 @@ def code_cells(nb: Any) -> list[tuple[int, Any]]:
 
 
 def numbers(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A summary flattened, without wall and CPU times (they differ between any two runs) and checkpoint
-    sizes (pickle writes a string once per object: the same checkpoint, strings shared or not, differs)."""
+    """A summary flattened, without wall and CPU times (they differ between any two runs), checkpoint sizes
+    (pickle writes a string once per object: the same checkpoint, strings shared or not, differs) and the
+    settings of the t-SNE figure (absent with figures=false)."""
     flat: dict[str, Any] = {}
     for key, value in summary.items():
-        if "second" in key or "bytes" in key:
+        if "second" in key or "bytes" in key or key.startswith("tsne_"):
             continue
         if isinstance(value, dict):
             flat.update(numbers(value, f"{prefix}{key}."))
