@@ -75,10 +75,24 @@ def plot_weight_histograms(
     axes = fig.subplots(1, len(layers), squeeze=False)[0]
     for ax, (name, weight, bias) in zip(axes, layers, strict=True):
         weight = np.asarray(weight).ravel()
-        ax.hist(weight, bins=bins, color="tab:blue", alpha=0.8, label=f"weights ({weight.size})")
+        ax.hist(
+            weight,
+            bins=bins,
+            histtype="stepfilled",
+            color="tab:blue",
+            alpha=0.8,
+            label=f"weights ({weight.size})",
+        )
         if bias is not None:
             bias = np.asarray(bias).ravel()
-            ax.hist(bias, bins=bins, color="tab:orange", alpha=0.7, label=f"biases ({bias.size})")
+            ax.hist(
+                bias,
+                bins=bins,
+                histtype="stepfilled",
+                color="tab:orange",
+                alpha=0.7,
+                label=f"biases ({bias.size})",
+            )
         ax.set_title(f"{name}: sd {weight.std():.3f}", fontsize=9)
         ax.set_xlabel("value")
         ax.legend(fontsize=7)
@@ -121,7 +135,7 @@ def plot_activations(
         ax.set_xlabel("x")
         ax.set_ylabel("unit (sorted by peak x)")
         hist = axes[1, i]
-        hist.hist(values.ravel(), bins=40, color="tab:purple", alpha=0.85)
+        hist.hist(values.ravel(), bins=40, histtype="stepfilled", color="tab:purple", alpha=0.85)
         hist.set_xlabel(f"{activation} output" if activation else "activation")
         hist.set_ylabel("count")
     fig.suptitle("Hidden-layer activations over a grid of inputs (dotted: gaps in the training data)")

@@ -128,7 +128,13 @@ def plot_return_histogram(
         edges = np.linspace(low - 0.5, high + 0.5, 31) if high > low else np.array([low - 0.5, low + 0.5])
         bins = [float(b) for b in edges]
         for label, v in zip(returns, values, strict=True):
-            ax.hist(v, bins=bins, alpha=0.6, label=f"{label}: {v.mean():.1f} ± {v.std():.1f} (n={len(v)})")
+            ax.hist(
+                v,
+                bins=bins,
+                histtype="stepfilled",
+                alpha=0.6,
+                label=f"{label}: {v.mean():.1f} ± {v.std():.1f} (n={len(v)})",
+            )
         ax.legend(fontsize=8)
     ax.set_title(title)
     ax.set_xlabel("episode return")
