@@ -20,7 +20,15 @@ from dlrl.cli import data as data_cli
 from dlrl.data import download, sources
 from dlrl.data.sources import SPLIT_FILES, DatasetSpec
 
-TINY = ["data.limit=200", "epochs=2", "model.hidden_sizes=[16]", "batch_size=64", "device=cpu"]
+# figures=false: no test here looks at them (tests/experiments/test_classifier.py does)
+TINY = [
+    "figures=false",
+    "data.limit=200",
+    "epochs=2",
+    "model.hidden_sizes=[16]",
+    "batch_size=64",
+    "device=cpu",
+]
 
 
 def _run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:

@@ -39,7 +39,7 @@ def test_the_package_exposes_the_whole_api() -> None:
 
 def test_result_equals_the_cli_run(tmp_path: Path, capsys) -> None:
     result = dlrl.regression(TINY, out=tmp_path / "api")
-    assert main(["regression", "--out", str(tmp_path / "cli"), *TINY_CLI]) == 0
+    assert main(["regression", "--out", str(tmp_path / "cli"), *TINY_CLI, "figures=false"]) == 0
     cli_summary = json.loads((tmp_path / "cli" / "summary.json").read_text())
     assert result["test_mse"] == cli_summary["test_mse"]  # same seed, same numbers, bit for bit
     assert result.summary == json.loads((tmp_path / "api" / "summary.json").read_text())

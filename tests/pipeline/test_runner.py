@@ -27,6 +27,8 @@ TINY = [
     "--set", "classifier.data.limit=300",
     "--set", "classifier.model.hidden_sizes=[16]",
 ]  # fmt: skip
+# For the tests of failures, interrupts and resumes: the same without figures (a second each, unlooked at).
+NO_FIGURES = [*TINY, "--set", "regression.figures=false", "--set", "classifier.figures=false"]
 
 
 def _status(out: Path) -> dict:
@@ -112,7 +114,7 @@ def test_tiny_part1_run_writes_report_and_tensorboard(tmp_path: Path) -> None:
 def test_failed_section_is_recorded_and_the_rest_still_runs(tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
     code = main(
-        ["run", "--quick", "--only", PART1, "--out", str(out), *TINY, "--set", "classifier.epochs=1",
+        ["run", "--quick", "--only", PART1, "--out", str(out), *NO_FIGURES, "--set", "classifier.epochs=1",
          "--set", "regression.data.csv=" + str(tmp_path / "missing.csv")]
     )  # fmt: skip
     assert code == 1
@@ -127,7 +129,7 @@ def test_failed_section_is_recorded_and_the_rest_still_runs(tmp_path: Path, caps
 
 def test_interrupt_then_resume_skips_finished_and_continues(tmp_path: Path, caplog, monkeypatch) -> None:
     out = tmp_path / "run"
-    args = ["run", "--quick", "--only", PART1, "--out", str(out), *TINY, "--set", "classifier.epochs=3"]
+    args = ["run", "--quick", "--only", PART1, "--out", str(out), *NO_FIGURES, "--set", "classifier.epochs=3"]
 
     # Ctrl-C while the classifier's second epoch ends (before its checkpoint is written)
     with failing_at_epoch(monkeypatch, "classifier", 2, KeyboardInterrupt()):
@@ -197,7 +199,7 @@ def test_resume_retries_a_failed_section_from_its_checkpoint_or_afresh(
 
     # A bug striking after the regression's first epoch (its checkpoint is written by then)
     with failing_at_epoch(monkeypatch, "regression", 2, RuntimeError("plotting bug")):
-        assert main(["run", "--quick", "--only", "regression", "--out", str(out), *TINY]) == 1
+        assert main(["run", "--quick", "--only", "regression", "--out", str(out), *NO_FIGURES]) == 1
     status = _status(out)["regression"]
     assert status["status"] == "failed" and status["error"] == "RuntimeError: plotting bug"
     assert "plotting bug" in status["traceback"]
