@@ -340,3 +340,36 @@ def test_a_search_trains_max_epochs_when_auto() -> None:
     trainer = adapter.fold_trainer(short, pool, np.arange(30), np.arange(30, 40), fold=0)
     widths = [m.out_features for m in trainer.model.modules() if isinstance(m, torch.nn.Linear)]
     assert widths == [512, 256, 10]
+
+
+def test_auto_epochs_settled_again_after_the_first_epochs_and_config_yaml_reruns_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Timed beforehand at a tenth of the budget per epoch (a slow moment of a shared machine), the run starts
+    on 10 epochs; its first 3 run far faster, so it settles on max_epochs=12 with the warm-up (3 epochs,
+    fixed when the 10 were chosen) still under way. config.yaml then holds 12 epochs and that warm-up, and
+    --config trains the same numbers bit for bit, with no timing and no re-plan."""
+    from dlrl.experiments.classifier import budget
+
+    monkeypatch.setattr(budget, "time_schedule", lambda *args: (1.0, 0.1, 40))
+    out, again = tmp_path / "auto", tmp_path / "again"
+    auto = [*TINY, "epochs=auto", "time_budget=10", "max_epochs=12", "recipe=full", "figures=false"]
+    assert main(["-q", "classify", "--out", str(out), *auto]) == 0
+    summary = _summary(out)
+    assert (summary["epochs_before_training"], summary["epochs"], summary["epochs_run"]) == (10, 12, 12)
+    assert 0 < summary["replanned_seconds_per_epoch"] < 1.0
+    stored = (out / "config.yaml").read_text()
+    assert "\nepochs: 12\n" in stored and "  warmup_epochs: 3.0\n" in stored
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["config"]["epochs"] == 12
+    assert main(["-q", "classify", "--config", str(out / "config.yaml"), "--out", str(again)]) == 0
+    rerun = _summary(again)
+    assert (rerun["epochs"], rerun["epochs_source"], rerun["epochs_before_training"]) == (12, "config", None)
+    assert rerun["test_loss"] == summary["test_loss"] and rerun["test_accuracy"] == summary["test_accuracy"]
+
+
+def test_a_warmup_as_long_as_the_run_is_one_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["-q", "classify", "--out", str(out), *TINY, "epochs=3", "optim.warmup_epochs=3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "optim.warmup_epochs=3 must be shorter than the run (epochs=3)" in err
+    assert not out.exists()

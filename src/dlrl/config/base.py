@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dlrl.errors import ConfigError, shown
 
@@ -30,6 +30,9 @@ class OptimConfig(Config):
     """Optimizer."""
     schedule: Literal["none", "cosine", "onecycle", "step"] = "none"
     """Learning-rate schedule over the whole run."""
+    warmup_epochs: float | None = Field(None, gt=0)
+    """onecycle: epochs of the rising part (None: 30% of the schedule). Given, the warm-up stays the same
+whatever the run's length (the classifier's epochs=auto settles its length during the warm-up)."""
     grad_clip: float | None = Field(None, gt=0)
     """Clip the gradient norm to this value (None: no clipping)."""
 
@@ -63,6 +66,18 @@ class ExperimentConfig(Config):
 
     # Overrides applied by --quick, as dotted keys; each experiment sets its own.
     QUICK: ClassVar[dict[str, Any]] = {}
+
+    @model_validator(mode="after")
+    def _warmup_within_the_run(self) -> ExperimentConfig:
+        """An experiment with ``optim`` and a number of ``epochs``: its warm-up ends before the run does."""
+        warmup = getattr(getattr(self, "optim", None), "warmup_epochs", None)
+        epochs = getattr(self, "epochs", None)
+        if warmup is not None and isinstance(epochs, int) and warmup >= epochs:
+            raise ValueError(f"optim.warmup_epochs={warmup:g} must be shorter than the run (epochs={epochs})")
+        longest = getattr(self, "max_epochs", None)  # epochs=auto: the longest run it may choose
+        if warmup is not None and epochs == "auto" and isinstance(longest, int) and warmup >= longest:
+            raise ValueError(f"optim.warmup_epochs={warmup:g} must be shorter than max_epochs={longest}")
+        return self
 
     def settled_like(self, stored: dict[str, Any]) -> dict[str, Any]:
         """This config as a dict, as the interrupted run ``stored`` (its config.yaml) settled it: a run may

@@ -116,7 +116,12 @@ max_epochs epochs of the full recipe fit time_budget (e.g. fp32 on a CPU without
     def settled_like(self, stored: dict[str, Any]) -> dict[str, Any]:
         # recipe=auto that became short also changed the settings of SHORT_RECIPE
         short = self.recipe == "auto" and stored.get("recipe") == "short"
-        return ExperimentConfig.settled_like(self.with_short_recipe()[0] if short else self, stored)
+        settled = ExperimentConfig.settled_like(self.with_short_recipe()[0] if short else self, stored)
+        # epochs=auto also fixed one-cycle's warm-up in epochs (experiments/classifier/budget.py, settled)
+        stored_optim = stored.get("optim")
+        if self.epochs == "auto" and self.optim.warmup_epochs is None and isinstance(stored_optim, dict):
+            settled["optim"]["warmup_epochs"] = stored_optim.get("warmup_epochs")
+        return settled
 
     @field_validator("epochs", mode="before")
     @classmethod

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 # on_epoch_end(epoch, row) -> False stops training
 EpochHook = Callable[[int, dict[str, float]], bool | None]
+# After each epoch: how many epochs the run has from now on (a run may settle its length as it goes).
+Replan = Callable[[Trainer, list[dict[str, float]]], int]
 
 
 @dataclass
@@ -97,6 +99,7 @@ def fit(
     extra_state: dict[str, Any] | None = None,
     resume: bool = False,
     on_epoch_end: EpochHook = None,
+    replan: Replan | None = None,
     progress: bool = True,
 ) -> FitResult:
     """Train for ``epochs`` epochs (validating after each), stop early as ``monitor`` says, checkpoint.
@@ -104,7 +107,8 @@ def fit(
     With ``checkpoint_dir``, ``last.pt`` (the trainer's state, history, RNG state) is written after every
     epoch and ``best.pt`` when the monitored metric improves. ``resume=True`` continues from ``last.pt`` and
     ends with the same metrics as an uninterrupted run with the same seed. ``extra_state`` (plain types) is
-    stored in both checkpoints, e.g. the resolved config.
+    stored in both checkpoints, e.g. the resolved config. ``replan``, after each epoch (before its
+    checkpoint), returns the run's length from then on.
     """
     monitor = monitor or Monitor()
     result = FitResult(best_metric=math.inf if monitor.mode == "min" else -math.inf)
@@ -131,6 +135,8 @@ def fit(
         stop = monitor.patience is not None and result.waited >= monitor.patience
         if on_epoch_end is not None and on_epoch_end(trainer.epoch, row) is False:
             stop = True
+        if replan is not None:
+            epochs = replan(trainer, result.history)
         if ckpt_dir:
             _save(trainer, result, ckpt_dir, improved, stop or trainer.epoch == epochs, extra_state)
         if stop:

@@ -34,7 +34,9 @@ def make_scheduler(
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total), True
     if cfg.schedule == "onecycle":
         peaks = [group["lr"] for group in optimizer.param_groups]
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=total), True
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=peaks, total_steps=total, pct_start=rising_share(cfg, epochs)
+        ), True
     if cfg.schedule == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1), False
     return None, False
@@ -47,3 +49,25 @@ def make_optimization(
     optimizer = make_optimizer(params, cfg)
     scheduler, per_batch = make_scheduler(optimizer, cfg, epochs, steps_per_epoch)
     return optimizer, scheduler, per_batch
+
+
+def rising_share(cfg: OptimConfig, epochs: int) -> float:
+    """One-cycle's share of the run spent warming up (torch's pct_start)."""
+    return 0.3 if cfg.warmup_epochs is None else float(cfg.warmup_epochs) / max(1, epochs)
+
+
+def onecycle_of_new_length(
+    scheduler: torch.optim.lr_scheduler.OneCycleLR, cfg: OptimConfig, epochs: int, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.OneCycleLR:
+    """``scheduler`` (one-cycle, ``cfg.warmup_epochs`` given) made ``epochs`` long at the step it has
+    reached: the warm-up, fixed in epochs, is unchanged, so before its end the learning rates and momenta so
+    far are the ones the new length gives from the start."""
+    assert cfg.schedule == "onecycle" and cfg.warmup_epochs is not None
+    optimizer = scheduler.optimizer
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=[group["max_lr"] for group in optimizer.param_groups],
+        total_steps=max(1, epochs * steps_per_epoch),
+        pct_start=rising_share(cfg, epochs),
+        last_epoch=scheduler.last_epoch - 1,  # steps taken; the constructor takes the next one
+    )

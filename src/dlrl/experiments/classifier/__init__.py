@@ -20,6 +20,7 @@ from dlrl.config.classifier import ClassifierConfig
 from dlrl.data.images import ImageData, load_images
 from dlrl.experiments.classifier.budget import (
     EpochPlan,
+    Replanner,
     describe_plan,
     epochs_within,
     plan_epochs,
@@ -114,16 +115,21 @@ def run(cfg: ClassifierConfig, run_dir: RunDir, resume: bool = False) -> dict[st
     model = build_network(cfg, data.image_shape, len(data.classes)).to(device)
     log.info("%s", describe_plan(cfg, plan, device))
     trainer = make_trainer(cfg, model, data, device)
+    state = {"config": cfg.model_dump(mode="json")}  # in every checkpoint; a re-plan updates it
+    replanner = Replanner(cfg, plan, run_dir, state) if Replanner.applies(cfg, plan) else None
     started, cpu_started = time.perf_counter(), cpu_seconds(children=False)
     result = fit(
         trainer,
         cfg.epochs,
         Monitor("val_accuracy", "max", cfg.patience),
         checkpoint_dir=run_dir.checkpoints,
-        extra_state={"config": cfg.model_dump(mode="json")},
+        extra_state=state,
         resume=resume,
         on_epoch_end=run_dir.metrics_hook(resume),
+        replan=replanner,
     )
+    if replanner is not None:
+        cfg = replanner.cfg
     train_seconds = time.perf_counter() - started
     # CPU time of this process: what the run costs; on a shared host wall time says how busy the host was.
     train_cpu_seconds = cpu_seconds(children=False) - cpu_started

@@ -30,13 +30,18 @@ from dlrl.experiments.classifier.model import (
 from dlrl.progress import format_seconds
 from dlrl.rundir import RunDir
 from dlrl.train.checkpoint import load_checkpoint
-from dlrl.train.optim import make_optimization
-from dlrl.train.trainer import train_one_epoch
+from dlrl.train.optim import make_optimization, onecycle_of_new_length
+from dlrl.train.trainer import Trainer, train_one_epoch
 
 log = logging.getLogger(__name__)
 
 # Timing an epoch (for epochs=auto and the ETA): a few batches untimed (allocations, kernels), then timed.
 WARMUP_BATCHES, TIMED_BATCHES = 3, 40
+# epochs=auto: the run's length is settled again after its first epochs, from their own times. A few hundred
+# batches timed beforehand are a second of a shared machine whose speed moves by a third within seconds
+# (a 2-core cloud EPYC: timed 3.60 s per epoch, then ran at 3.01, so 36 epochs where 43 fitted).
+REPLAN_AFTER = 3
+WARMUP_SHARE = 0.3  # one-cycle's warm-up, torch's default share, fixed in epochs for epochs=auto
 
 
 @dataclass
@@ -52,6 +57,8 @@ class EpochPlan:
     recipe: str = "full"  # "full" or "short" (ClassifierConfig.SHORT_RECIPE)
     recipe_changes: dict[str, Any] = field(default_factory=dict)  # what the short recipe changed
     full_seconds_per_epoch: float | None = None  # recipe=auto chose short: the full recipe's timing
+    first_epochs: int | None = None  # set again after REPLAN_AFTER epochs: the epochs chosen before training
+    replanned_seconds_per_epoch: float | None = None  # ... at this speed, the median of those epochs
 
     @property
     def eta_seconds(self) -> float | None:
@@ -84,7 +91,8 @@ def time_schedule(cfg: ClassifierConfig, data: ImageData, device: torch.device) 
             seed=cfg.seed,
             transform=make_augment(cfg),
         )
-        optimizer, _, _ = make_optimization(scratch.parameters(), cfg.optim, 1, len(batches))
+        epochs = cfg.epochs if isinstance(cfg.epochs, int) else cfg.max_epochs  # the schedule's, as built
+        optimizer, _, _ = make_optimization(scratch.parameters(), cfg.optim, epochs, len(batches))
         step = make_step(cfg.label_smoothing, bf16)
         stream = iter(batches)
         warmup = min(WARMUP_BATCHES, max(len(batches) - 1, 0))
@@ -125,7 +133,9 @@ def plan_epochs(
             recipe = "short" if stored.get("recipe") == "short" else "full"
             if recipe == "short":
                 cfg = cfg.with_short_recipe()[0]
-            return settled(cfg, chosen, recipe), EpochPlan(chosen, "checkpoint", precision, recipe=recipe)
+            warmup = stored_warmup(stored)
+            plan = EpochPlan(chosen, "checkpoint", precision, recipe=recipe)
+            return settled(cfg, chosen, recipe, warmup), plan
     recipe = "short" if cfg.recipe == "short" else "full"
     cfg, changes = cfg.with_short_recipe() if recipe == "short" else (cfg, {})
     # Timed for the ETA too when the epochs are given: a second or two of a run that takes minutes.
@@ -142,12 +152,69 @@ def plan_epochs(
             timing = time_schedule(cfg, data, device)
     epochs = epochs_within(cfg.time_budget, timing[0], cfg.max_epochs)
     plan = EpochPlan(epochs, "time_budget", precision, *timing, recipe, changes, full_per_epoch)
-    return settled(cfg, epochs, recipe), plan
+    return settled(cfg, epochs, recipe, round(WARMUP_SHARE * epochs, 2)), plan
 
 
-def settled(cfg: ClassifierConfig, epochs: int, recipe: str) -> ClassifierConfig:
-    """``cfg`` with its epochs and recipe as chosen (what config.yaml records: --config re-runs them)."""
-    return cfg.model_copy(update={"epochs": epochs, "recipe": recipe})
+def settled(
+    cfg: ClassifierConfig, epochs: int, recipe: str, warmup_epochs: float | None = None
+) -> ClassifierConfig:
+    """``cfg`` with its epochs and recipe as chosen (what config.yaml records: --config re-runs them), and
+    with epochs=auto, one-cycle's warm-up fixed in epochs (unless given): the length can change during it
+    (``Replanner``) without changing a step of the schedule so far."""
+    update: dict[str, Any] = {"epochs": epochs, "recipe": recipe}
+    optim = cfg.optim
+    if warmup_epochs is not None and optim.schedule == "onecycle" and optim.warmup_epochs is None:
+        update["optim"] = optim.model_copy(update={"warmup_epochs": warmup_epochs})
+    return cfg.model_copy(update=update)
+
+
+def stored_warmup(stored: dict[str, Any]) -> float | None:
+    """optim.warmup_epochs of an interrupted run's stored config, if a number."""
+    optim = stored.get("optim")
+    warmup = optim.get("warmup_epochs") if isinstance(optim, dict) else None
+    return float(warmup) if isinstance(warmup, int | float) and not isinstance(warmup, bool) else None
+
+
+class Replanner:
+    """epochs=auto, after REPLAN_AFTER epochs: the run's length set again to what fits ``time_budget`` at
+    the speed those epochs ran (their median), while the one-cycle warm-up (fixed in epochs) is still under
+    way, so the schedule so far is the one the new length gives from the start: config.yaml then records the
+    new length and `--config RUN/config.yaml` re-runs it."""
+
+    def __init__(self, cfg: ClassifierConfig, plan: EpochPlan, run_dir: RunDir, state: dict[str, Any]):
+        self.cfg, self.plan, self.run_dir, self.state = cfg, plan, run_dir, state
+
+    @staticmethod
+    def applies(cfg: ClassifierConfig, plan: EpochPlan) -> bool:
+        warmup = cfg.optim.warmup_epochs
+        onecycle = cfg.optim.schedule == "onecycle" and warmup is not None and warmup >= REPLAN_AFTER
+        return plan.source == "time_budget" and (cfg.optim.schedule == "none" or onecycle)
+
+    def __call__(self, trainer: Trainer, history: list[dict[str, float]]) -> int:
+        if trainer.epoch != REPLAN_AFTER or len(history) != REPLAN_AFTER:
+            return self.cfg.epochs
+        spent = sum(row["seconds"] for row in history)
+        per_epoch = float(np.median([row["seconds"] for row in history]))
+        left = epochs_within(self.cfg.time_budget - spent, per_epoch, self.cfg.max_epochs - trainer.epoch)
+        epochs = max(trainer.epoch + left, math.floor(self.cfg.optim.warmup_epochs or 0) + 1)
+        self.plan.first_epochs, self.plan.replanned_seconds_per_epoch = self.cfg.epochs, per_epoch
+        if epochs != self.cfg.epochs:
+            if trainer.scheduler is not None:
+                steps = len(trainer.train_batches)
+                trainer.scheduler = onecycle_of_new_length(trainer.scheduler, self.cfg.optim, epochs, steps)
+            self.cfg = self.cfg.model_copy(update={"epochs": epochs})
+            self.run_dir.write_config(self.cfg)
+            self.state["config"] = self.cfg.model_dump(mode="json")  # what the checkpoints hold
+            self.plan.epochs = epochs
+        log.info(
+            "classifier: %d epochs (%s after %d epochs of %.2f s; timed %.2f s per epoch before training)",
+            epochs,
+            "kept" if epochs == self.plan.first_epochs else f"not {self.plan.first_epochs}",
+            trainer.epoch,
+            per_epoch,
+            self.plan.seconds_per_epoch or math.nan,
+        )
+        return epochs
 
 
 def describe_plan(cfg: ClassifierConfig, plan: EpochPlan, device: torch.device) -> str:
@@ -204,6 +271,8 @@ def plan_summary(cfg: ClassifierConfig, plan: EpochPlan) -> dict[str, Any]:
     return {
         "epochs": plan.epochs,
         "epochs_source": plan.source,
+        "epochs_before_training": plan.first_epochs,  # set when the first epochs settled the length again
+        "replanned_seconds_per_epoch": _rounded(plan.replanned_seconds_per_epoch),
         "recipe": plan.recipe,
         "full_recipe_seconds_per_epoch": _rounded(plan.full_seconds_per_epoch),
         "time_budget": cfg.time_budget if plan.source == "time_budget" else None,
