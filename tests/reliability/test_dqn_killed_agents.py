@@ -16,7 +16,8 @@ import pytest
 from reliability_support import wait_for
 
 TWO_AGENTS = ["--seeds", "0,1", "--exploration", "epsilon", "--workers", "1"]
-TINY = ["total_steps=1200", "learning_starts=200", "buffer_size=1000", "batch_size=32", "eval_every=200"]
+STEPS = 800  # per agent: four evaluations, each writing last.pt, so the kill lands inside the second
+TINY = [f"total_steps={STEPS}", "learning_starts=200", "buffer_size=1000", "batch_size=32", "eval_every=200"]
 TINY += ["eval_episodes=2", "final_episodes=3", "model.hidden_sizes=[32]", "exploration.epsilon_steps=500"]
 TINY += ["checkpoint_every=null"]  # last.pt at every evaluation
 TINY += ["figures=false"]  # the figures over seeds hold none of the numbers compared
@@ -63,7 +64,7 @@ def test_killed_in_the_middle_of_the_second_agent(tmp_path: Path) -> None:
     assert reference.returncode == 0, err
     assert (killed / "epsilon-seed0" / "result.json").read_text() == first  # kept, not trained again
     record = json.loads((killed / "epsilon-seed1" / "result.json").read_text())
-    assert 0 < record["resumed_from"] < 1200 and record["steps"] == 1200
+    assert 0 < record["resumed_from"] < STEPS and record["steps"] == STEPS
     ours, theirs = _results(killed), _results(tmp_path / "reference")
     assert ours == theirs, {
         k: (v, theirs["epsilon-seed1"].get(k))

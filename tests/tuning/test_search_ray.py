@@ -44,6 +44,7 @@ ARGS = [
     "ensemble=0",
     "device=cpu",
     "tune.checkpoint_every=1",
+    "figures=false",  # of the best config's training: the search's own figures are drawn all the same
 ]
 
 
