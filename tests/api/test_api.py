@@ -46,6 +46,11 @@ def test_result_equals_the_cli_run(tmp_path: Path, capsys) -> None:
     assert isinstance(result.config, RegressionConfig) and result.config.epochs == 3
     assert {"fit", "weight_histograms", "activations"} <= set(result.figures)
     assert all(isinstance(fig, Figure) for fig in result.figures.values())
+    capsys.readouterr()
+    result.show("fit", "activations")  # in a notebook the PNGs as written; outside a kernel, their repr
+    assert capsys.readouterr().out.count("IPython.core.display.Image object") == 2
+    with pytest.raises(dlrl.DlrlError, match=r"no figure fitt \(written: activations, fit, "):
+        result.show("fit", "fitt")
     assert result.model.hidden_activations is not None  # the trained RegressionNet
     assert result.targets and result.targets[0]["metric"] == "test_mse_over_noise_var"
 
