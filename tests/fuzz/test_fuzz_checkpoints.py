@@ -284,3 +284,25 @@ def test_dqn_resume_from_any_changed_checkpoint_finishes_or_is_one_error(
         if code != 0:
             assert code == 2 and err.count("\n") == 1 and err.startswith("dlrl: error: "), err
         assert not written_outside(before, snapshot(_roots(workspace)), allowed=run)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("stopped_early", torch.tensor([]), "stopped_early is a Tensor, not a bool"),  # found by the fuzzer
+        ("torch_global_rng", [0, 1], "torch_global_rng is a list, not a tensor"),
+        ("obs_type", 3, "obs_type is an int, not a str"),
+    ],
+)
+def test_dqn_resume_names_an_entry_of_the_wrong_type(
+    finished_runs: dict[str, Path], key: str, value: Any, problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with copy_of(finished_runs["dqn"]) as (_, run):
+        (run / "summary.json").unlink()
+        (run / "epsilon-seed0" / "result.json").unlink()
+        last = run / "epsilon-seed0" / "checkpoints" / "last.pt"
+        torch.save({**torch.load(last, weights_only=True), key: value}, last)
+        capsys.readouterr()
+        assert main(["-q", "rl", "train", "--out", str(run), "--resume", *DQN]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{last}: not a dlrl checkpoint ({problem})" in err, err

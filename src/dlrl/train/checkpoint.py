@@ -105,13 +105,13 @@ ENTRY_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     **dict.fromkeys(["epoch", "best_epoch", "waited", "step", "episode", "seed", "best_step"], _INT),
     **dict.fromkeys(["labels", "num_classes"], _INT),
     **dict.fromkeys(["best_metric", "best_eval", "train_seconds", "test_accuracy"], _NUMBER),
-    **dict.fromkeys(["env", "exploration", "mode", "variant"], _STR),
+    **dict.fromkeys(["env", "exploration", "mode", "variant", "obs_type"], _STR),
     **dict.fromkeys(["optimizer", "config", "autoencoder_config", "numpy_rng"], _DICT),
     "scheduler": ((dict, type(None)), "a dict or None"),
     "solved_step": ((int, type(None)), "an int or None"),
     "history": ((list, dict), "a list or dict"),
-    "torch_rng": ((torch.Tensor,), "a tensor"),
-    "finished": ((bool,), "a bool"),
+    **dict.fromkeys(["torch_rng", "torch_global_rng"], ((torch.Tensor,), "a tensor")),
+    **dict.fromkeys(["finished", "stopped_early"], ((bool,), "a bool")),
 }
 
 
