@@ -118,9 +118,8 @@ max_epochs epochs of the full recipe fit time_budget (e.g. fp32 on a CPU without
         short = self.recipe == "auto" and stored.get("recipe") == "short"
         settled = ExperimentConfig.settled_like(self.with_short_recipe()[0] if short else self, stored)
         # epochs=auto also fixed one-cycle's warm-up in epochs (experiments/classifier/budget.py, settled)
-        stored_optim = stored.get("optim")
-        if self.epochs == "auto" and self.optim.warmup_epochs is None and isinstance(stored_optim, dict):
-            settled["optim"]["warmup_epochs"] = stored_optim.get("warmup_epochs")
+        if self.epochs == "auto" and self.optim.warmup_epochs is None:
+            settled["optim"]["warmup_epochs"] = stored_warmup(stored)
         return settled
 
     @field_validator("epochs", mode="before")
@@ -130,3 +129,10 @@ max_epochs epochs of the full recipe fit time_budget (e.g. fp32 on a CPU without
         if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
             return value
         raise ValueError("expected a positive whole number of epochs or 'auto'")
+
+
+def stored_warmup(stored: dict[str, Any]) -> float | None:
+    """optim.warmup_epochs of a stored config (an interrupted run's), if a number."""
+    optim = stored.get("optim")
+    warmup = optim.get("warmup_epochs") if isinstance(optim, dict) else None
+    return float(warmup) if isinstance(warmup, int | float) and not isinstance(warmup, bool) else None

@@ -73,26 +73,13 @@ def plot_weight_histograms(
     """One panel per layer: histogram of its weights (and biases). layers: (name, weight, bias or None)."""
     fig = new_figure(3.2 * len(layers), 3.0)
     axes = fig.subplots(1, len(layers), squeeze=False)[0]
+    filled = {"bins": bins, "histtype": "stepfilled"}  # one outline per histogram, not a bar per bin
     for ax, (name, weight, bias) in zip(axes, layers, strict=True):
         weight = np.asarray(weight).ravel()
-        ax.hist(
-            weight,
-            bins=bins,
-            histtype="stepfilled",
-            color="tab:blue",
-            alpha=0.8,
-            label=f"weights ({weight.size})",
-        )
+        ax.hist(weight, **filled, color="tab:blue", alpha=0.8, label=f"weights ({weight.size})")
         if bias is not None:
             bias = np.asarray(bias).ravel()
-            ax.hist(
-                bias,
-                bins=bins,
-                histtype="stepfilled",
-                color="tab:orange",
-                alpha=0.7,
-                label=f"biases ({bias.size})",
-            )
+            ax.hist(bias, **filled, color="tab:orange", alpha=0.7, label=f"biases ({bias.size})")
         ax.set_title(f"{name}: sd {weight.std():.3f}", fontsize=9)
         ax.set_xlabel("value")
         ax.legend(fontsize=7)

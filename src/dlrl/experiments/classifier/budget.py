@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dlrl.config.classifier import ClassifierConfig
+from dlrl.config.classifier import ClassifierConfig, stored_warmup
 from dlrl.data.batching import Batches
 from dlrl.data.images import ImageData
 from dlrl.experiments.classifier.model import (
@@ -166,13 +166,6 @@ def settled(
     if warmup_epochs is not None and optim.schedule == "onecycle" and optim.warmup_epochs is None:
         update["optim"] = optim.model_copy(update={"warmup_epochs": warmup_epochs})
     return cfg.model_copy(update=update)
-
-
-def stored_warmup(stored: dict[str, Any]) -> float | None:
-    """optim.warmup_epochs of an interrupted run's stored config, if a number."""
-    optim = stored.get("optim")
-    warmup = optim.get("warmup_epochs") if isinstance(optim, dict) else None
-    return float(warmup) if isinstance(warmup, int | float) and not isinstance(warmup, bool) else None
 
 
 class Replanner:
