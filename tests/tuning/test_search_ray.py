@@ -60,18 +60,32 @@ def _wait_gone(pids: set[int], seconds: float = 15.0) -> set[int]:
     return alive(pids)
 
 
+def _is_ray_worker(command: str) -> bool:
+    """A Ray worker process, by its command line: while it starts, then as Ray renames it (ray::IDLE, ray::
+    ImplicitFunc.train ...); Ray's own agents (ray::DashboardAgent, ray::RuntimeEnvAgent) are not workers."""
+    name = command.split(" ", 1)[0]
+    return "default_worker.py" in command or (name.startswith("ray::") and not name.endswith("Agent"))
+
+
 def _interrupted_search(out: Path) -> dict:
     """Run the search in a subprocess and press Ctrl-C (SIGINT to its process group) after trial 1."""
     command = [sys.executable, "-m", "dlrl.cli", *ARGS, "--out", str(out)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
     assert proc.stderr is not None
-    seen: set[int] = set()
+    commands: dict[int, str] = {}  # every process seen below dlrl, with its command line when first seen
+
+    def look() -> None:
+        for pid in descendants(proc.pid) - commands.keys():
+            with contextlib.suppress(OSError):
+                commands[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
     for line in proc.stderr:
-        seen |= descendants(proc.pid)
+        look()
         if line.startswith("trial 1/3"):
             break
-    seen |= descendants(proc.pid)
+    look()
+    seen = set(commands)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
     rest = proc.stderr.read()
     code = proc.wait(timeout=90)
@@ -82,6 +96,7 @@ def _interrupted_search(out: Path) -> dict:
         "code": code,
         "stderr": rest,
         "processes": seen,
+        "ray_workers": [c for c in commands.values() if _is_ray_worker(c)],
         "leftovers": _wait_gone(seen),
         "finished": finished,
         "stamps": stamps,
@@ -115,6 +130,8 @@ def test_ctrl_c_stops_cleanly_and_leaves_no_process(search):
     assert len(first["processes"]) > 3  # Ray's processes were there ...
     assert not first["leftovers"]  # ... and are all gone
     assert first["finished"]  # trial 1 at least
+    # One trial at a time, stopped at most a trial later: no idle workers started beside the trials'
+    assert 1 <= len(first["ray_workers"]) <= 2, first["ray_workers"]
 
 
 def test_resume_finishes_the_search_without_rerunning_finished_trials(search):

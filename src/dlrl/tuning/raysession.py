@@ -169,6 +169,12 @@ SLOW_START = "timed out during startup"
 LOCAL_START_ATTEMPTS = 3
 
 
+# A local Ray starts one idle worker per CPU for the first driver; Tune's trials need workers with their own
+# runtime environment, so those never run a trial. Measured on 2 cores, a two-trial `dlrl tune regression
+# --quick`: 51-52 CPU s and 41 s without the idle workers' start-up, 41 CPU s and 34-35 s with it.
+NO_PRESTARTED_WORKERS = {"prestart_worker_first_driver": False, "enable_worker_prestart": False}
+
+
 def _init(cluster: ClusterInfo | None) -> None:
     """ray.init for a new local Ray or the cluster; a failure half-way takes down whatever started.
     A local Ray that timed out starting is started again (up to LOCAL_START_ATTEMPTS times)."""
@@ -195,6 +201,7 @@ def _init_once(cluster: ClusterInfo | None) -> None:
                 include_dashboard=False,
                 log_to_driver=False,
                 logging_level=logging.INFO,
+                _system_config=NO_PRESTARTED_WORKERS,
             )
         else:
             ray.init(address=cluster.address, log_to_driver=False, logging_level=logging.INFO)
