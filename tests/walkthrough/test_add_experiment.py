@@ -71,7 +71,15 @@ def test_tune_search_with_the_callers_ray(toy, tmp_path: Path) -> None:
         "max_concurrent": 1,
         "space": {"optim.lr": {"type": "loguniform", "low": 0.01, "high": 0.2}},
     }
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    from dlrl.tuning.raysession import NO_PRESTARTED_WORKERS  # as dlrl's own Ray: seconds of CPU less
+
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+        _system_config=NO_PRESTARTED_WORKERS,
+    )
     try:
         search = dlrl.tune("toy", quick=True, out=tmp_path / "search", search=settings, epochs=4)
         assert ray.is_initialized()
