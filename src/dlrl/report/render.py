@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from dlrl.progress import format_seconds
 from dlrl.report.collect import ReportView, read_run
 from dlrl.utils import atomic_write_text
+
+if TYPE_CHECKING:
+    import jinja2
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,8 @@ STATUS_TEXT = {
 
 
 def _environment() -> jinja2.Environment:
+    import jinja2  # here, not at the top: every dlrl command imports this module, few write a report
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("dlrl.report", "templates"),
         autoescape=True,

@@ -13,7 +13,6 @@ from dlrl.errors import DlrlError
 from dlrl.rundir import RunDir
 from dlrl.tuning.space import apply_params, params_of
 from dlrl.utils import atomic_write_text
-from dlrl.viz.search import plot_learning_curves, plot_metric_vs_params, plot_parallel_coordinates
 
 log = logging.getLogger("dlrl.tuning")
 
@@ -162,6 +161,9 @@ def _write_figures(
     setup: Any, run_dir: RunDir, records: list[TrialRecord], rows: list[dict[str, Any]], best_trial: str
 ) -> None:
     """Metric vs each parameter, learning curves of the top trials, parallel coordinates."""
+    # here, not at the top: matplotlib takes a fraction of a second that every dlrl command paid
+    from dlrl.viz.search import plot_learning_curves, plot_metric_vs_params, plot_parallel_coordinates
+
     metric, mode = setup.metric, setup.mode
     sign = 1 if mode == "min" else -1
     names = list(setup.tune.space)
