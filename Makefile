@@ -24,8 +24,8 @@ run: setup  ## every experiment with small budgets, one run directory, report.ht
 full: setup  ## every experiment at the issue targets' budgets
 	$(BIN)/dlrl run
 
-TEST_WORKERS ?= 3
-test: setup  ## the test suite but the cluster's: three pytest-xdist workers (fastest on 2 cores), the tests that start Ray one after another on one of them
+TEST_WORKERS ?= 2
+test: setup  ## the test suite but the cluster's: two pytest-xdist workers (the suite is CPU-bound; a third cost 30-50 CPU s more on 2 cores), the tests that start Ray one after another on one of them
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not cluster"
 
 test-cluster: setup  ## the tests on a real three-node Ray cluster on this machine (a few minutes; CI runs them after `make test`)

@@ -33,7 +33,7 @@ NOTEBOOK_WITH_RAY = "part1_regression_ffn"
 
 
 def xdist_group_of(nodeid: str) -> str | None:
-    """The group of tests that one pytest-xdist worker runs one after another (``make test``: three workers).
+    """The group of tests that one pytest-xdist worker runs one after another (``make test``: two workers).
 
     Ray's tests share one group: two Rays starting at once on this machine crashed a raylet. A notebook's
     tests share a group so that it is executed once (its fixture is per worker).
