@@ -17,7 +17,7 @@ from dlrl.api.search import resolve as resolve_search
 from dlrl.config import ExperimentConfig
 from dlrl.errors import DlrlError
 from dlrl.experiments import get_experiment
-from dlrl.tuning.search import SearchSetup
+from dlrl.tuning.setup import SearchSetup
 
 
 def check(

@@ -12,8 +12,8 @@ from dlrl.api.results import SearchResult
 from dlrl.config import build_config, read_config_file
 from dlrl.experiments import get_adapter
 from dlrl.experiments import search as experiment_search
-from dlrl.tuning.search import SearchSetup
-from dlrl.tuning.search import resolve_search as resolve_adapter_search
+from dlrl.tuning.setup import SearchSetup
+from dlrl.tuning.setup import resolve_search as resolve_adapter_search
 
 
 def _text(value: Any) -> str:

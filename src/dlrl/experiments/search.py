@@ -13,7 +13,8 @@ from dlrl.experiments import get_adapter, get_experiment
 from dlrl.experiments.runner import run_experiment
 from dlrl.rundir import DEFAULT_RUNS_ROOT, RunDir
 from dlrl.tuning import search as tune_search
-from dlrl.tuning.search import SearchSetup
+from dlrl.tuning.setup import SearchSetup
+from dlrl.tuning.setup import resolve_search as resolve_adapter_search
 
 log = logging.getLogger("dlrl.tuning")
 
@@ -29,7 +30,7 @@ def resolve_search(
     """Experiment config (defaults < --quick < file < options < key=value) and search settings (shipped
     space < --quick < the file's 'tune:' section < tune options < tune.key=value)."""
     adapter = get_adapter(experiment)
-    return tune_search.resolve_search(adapter, config_file, overrides, quick, options, tune_options)
+    return resolve_adapter_search(adapter, config_file, overrides, quick, options, tune_options)
 
 
 def run_search(
