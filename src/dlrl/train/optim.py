@@ -51,9 +51,15 @@ def make_optimization(
     return optimizer, scheduler, per_batch
 
 
+# One-cycle's share of the run spent warming up when optim.warmup_epochs is not given (torch's default)
+DEFAULT_WARMUP_SHARE = 0.3
+
+
 def rising_share(cfg: OptimConfig, epochs: int) -> float:
     """One-cycle's share of the run spent warming up (torch's pct_start)."""
-    return 0.3 if cfg.warmup_epochs is None else float(cfg.warmup_epochs) / max(1, epochs)
+    if cfg.warmup_epochs is None:
+        return DEFAULT_WARMUP_SHARE
+    return float(cfg.warmup_epochs) / max(1, epochs)
 
 
 def onecycle_of_new_length(

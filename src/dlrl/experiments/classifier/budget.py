@@ -30,7 +30,7 @@ from dlrl.experiments.classifier.model import (
 from dlrl.progress import format_seconds
 from dlrl.rundir import RunDir
 from dlrl.train.checkpoint import load_checkpoint
-from dlrl.train.optim import make_optimization, onecycle_of_new_length
+from dlrl.train.optim import DEFAULT_WARMUP_SHARE, make_optimization, onecycle_of_new_length
 from dlrl.train.trainer import Trainer, train_one_epoch
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,6 @@ WARMUP_BATCHES, TIMED_BATCHES = 3, 40
 # batches timed beforehand are a second of a shared machine whose speed moves by a third within seconds
 # (a 2-core cloud EPYC: timed 3.60 s per epoch, then ran at 3.01, so 36 epochs where 43 fitted).
 REPLAN_AFTER = 3
-WARMUP_SHARE = 0.3  # one-cycle's warm-up, torch's default share, fixed in epochs for epochs=auto
 
 
 @dataclass
@@ -152,7 +151,7 @@ def plan_epochs(
             timing = time_schedule(cfg, data, device)
     epochs = epochs_within(cfg.time_budget, timing[0], cfg.max_epochs)
     plan = EpochPlan(epochs, "time_budget", precision, *timing, recipe, changes, full_per_epoch)
-    return settled(cfg, epochs, recipe, round(WARMUP_SHARE * epochs, 2)), plan
+    return settled(cfg, epochs, recipe, round(DEFAULT_WARMUP_SHARE * epochs, 2)), plan
 
 
 def settled(
