@@ -15,9 +15,13 @@ from typing import Any
 import pytest
 
 from dlrl.cli import main as dlrl_main
-from run_all import BENCH, Benchmark, run_all
+from run_all import BENCH, BENCHMARKS, Benchmark, run_all
 
-TINY = ["ffn_pipeline", "cnn_reference", "vae", "dqn_sb3"]
+# Through run_all.py, each in its own process as `make bench` runs it: this references.
+TINY = ["cnn_reference", "dqn_sb3"]
+# The older benchmarks at the same tiny budgets in this process (a process start costs ~5 CPU s of imports);
+# they set torch's threads, seeds and subnormal flushing as any dlrl experiment run in a test does.
+IN_PROCESS = ["ffn_pipeline", "vae"]
 
 
 def _env(tmp: Path) -> dict[str, str]:
@@ -67,6 +71,23 @@ def test_every_benchmark_prints_json_with_its_machine(tiny_run: tuple[Path, str]
     table = (results / "dlrl-vs-references.md").read_text()
     assert "Smoke run at tiny budgets" in table
     assert "not run: no bench/results/tsne.json" in table  # left out by --only: a row that says so
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", IN_PROCESS)
+def test_older_benchmark_prints_json_of_both_sides(name: str, monkeypatch: pytest.MonkeyPatch, capsys):
+    tiny = next(benchmark.tiny for benchmark in BENCHMARKS if benchmark.name == name)
+    monkeypatch.setattr(sys, "argv", [str(BENCH / f"{name}.py"), *tiny])
+    runpy.run_path(str(BENCH / f"{name}.py"), run_name="__main__")
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert result["benchmark"] == name and result["epochs"] == 1 and result["train_images"] == 256, err
+    if name == "vae":  # both VAEs scored on the same test images
+        sides = [result["dlrl_conv_vae"], result["reference_mlp_vae"]]
+        assert all(len(side["test_loss_per_epoch"]) == 1 and side["final_test_loss"] > 0 for side in sides)
+    else:  # the tutorial's pipeline and dlrl's, each with its test accuracy
+        assert {"tutorial", "dlrl"} <= set(result["variants"])
+        assert 0 <= result["tutorial_test_accuracy"] <= 1 and 0 <= result["dlrl_test_accuracy"] <= 1
 
 
 @pytest.mark.slow
