@@ -25,11 +25,14 @@ full: setup  ## every experiment at the issue targets' budgets
 	$(BIN)/dlrl run
 
 TEST_WORKERS ?= 2
+# The tests start ~40 Python processes that import dlrl; with PYTHONDONTWRITEBYTECODE set (as on the CI image),
+# each compiled dlrl's modules again (~0.5 CPU s) and each pytest worker its test modules. Caches are gitignored.
+TEST_ENV := PYTHONDONTWRITEBYTECODE=
 test: setup  ## the test suite but the cluster's: two pytest-xdist workers (the suite is CPU-bound; a third cost 30-50 CPU s more on 2 cores), the tests that start Ray one after another on one of them
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not cluster"
+	$(TEST_ENV) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not cluster"
 
 test-cluster: setup  ## the tests on a real three-node Ray cluster on this machine (a few minutes; CI runs them after `make test`)
-	$(BIN)/python -m pytest -q -m cluster tests/cluster
+	$(TEST_ENV) $(BIN)/python -m pytest -q -m cluster tests/cluster
 
 FUZZ_SCALE ?= 40
 fuzz: setup  ## the fuzzers of every reader of outside input with FUZZ_SCALE x the suite's examples; prints the count
