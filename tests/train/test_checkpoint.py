@@ -168,6 +168,11 @@ FOREIGN = {
         lambda: {"model": {0: torch.zeros(1)}},
         "model is not a state dict of tensors (key 0 is an int)",
     ),
+    # A name with a line break is shown escaped: the error stays one line (found by the Hypothesis test below)
+    "model-with-a-line-break-in-a-name": (
+        lambda: {"model": {"\n": None}},
+        "model is not a state dict of tensors (\\n is a NoneType)",
+    ),
 }
 
 
@@ -273,3 +278,21 @@ def test_a_malformed_pickle_inside_the_zip_is_a_checkpoint_error(tmp_path: Path,
             archive.writestr(info.filename, content)
     assert io.BytesIO(path.read_bytes()).read(2) == b"PK"
     _error(path, "corrupt or truncated checkpoint")
+
+
+def test_a_stored_name_with_a_line_break_stays_on_one_line(tmp_path: Path) -> None:
+    from dlrl.rl.agent import check_checkpoint
+
+    net = _model()
+    path = tmp_path / "agent.pt"
+    state = {"model": net.state_dict(), "env": "CartPole-v1\nTraceback (most recent call last):"}
+    with pytest.raises(CheckpointError) as info:
+        check_checkpoint(state, path, "CartPole-v1", net)
+    assert str(info.value) == (
+        f"{path}: checkpoint is for env 'CartPole-v1\\nTraceback (most recent call last):', not 'CartPole-v1'"
+    )
+    # a state dict whose names the network does not have: the first one, escaped
+    save_checkpoint(path, {"model": {**net.state_dict(), "x\ny": torch.zeros(1)}})
+    with pytest.raises(CheckpointError) as info:
+        restore_model(net, path)
+    assert "\n" not in str(info.value) and "unexpected x\\ny" in str(info.value)

@@ -24,7 +24,7 @@ from dlrl.config import build_config, read_config_file
 from dlrl.config.autoencoder import AutoEncoderConfig, FinetuneConfig
 from dlrl.data.batching import Batch, Batches
 from dlrl.data.images import ImageData, load_images
-from dlrl.errors import CheckpointError, ConfigError, DlrlError
+from dlrl.errors import CheckpointError, ConfigError, DlrlError, shown
 from dlrl.experiments.autoencoder import build_model, load_trained
 from dlrl.models.autoencoder import AutoEncoder, EncoderClassifier
 from dlrl.models.vae import VAE, MeanEncoder
@@ -73,7 +73,8 @@ def load_encoder_run(path: Path, device: torch.device) -> tuple[AutoEncoderConfi
         raise DlrlError(f"encoder_run {path}: not a dlrl run directory (no config.yaml)")
     stored = read_config_file(config_path)
     if stored.get("experiment") != "autoencoder":
-        raise DlrlError(f"encoder_run {path}: is a '{stored.get('experiment')}' run, not an autoencoder run")
+        kind = shown(stored.get("experiment"))
+        raise DlrlError(f"encoder_run {path}: is a '{kind}' run, not an autoencoder run")
     cfg = build_config(AutoEncoderConfig, stored, str(config_path))
     model = load_trained(cfg, RunDir(path), device)
     return cfg, model

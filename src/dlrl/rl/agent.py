@@ -10,7 +10,7 @@ from typing import Any
 from torch import nn
 
 from dlrl.config.dqn import DQNConfig
-from dlrl.errors import CheckpointError
+from dlrl.errors import CheckpointError, shown
 from dlrl.models.qnet import ConvQNetwork, QNetwork
 from dlrl.rl.buffer import FrameReplayBuffer, ReplayBuffer, check_replay_fits
 from dlrl.rl.envs import EnvInfo, EnvMaker, env_info
@@ -75,10 +75,10 @@ def check_checkpoint(
     """One-line CheckpointError if ``state`` is from another environment, observation type or network."""
     require_keys(state, ["model", "env"], path)
     if state["env"] != env_id:
-        raise CheckpointError(f"{path}: checkpoint is for env '{state['env']}', not '{env_id}'")
+        raise CheckpointError(f"{path}: checkpoint is for env '{shown(state['env'])}', not '{env_id}'")
     stored = state.get("obs_type", "state")
     if stored != obs_type:
-        raise CheckpointError(f"{path}: checkpoint is for obs_type={stored}, not obs_type={obs_type}")
+        raise CheckpointError(f"{path}: checkpoint is for obs_type={shown(stored)}, not obs_type={obs_type}")
     load_model_state(copy.deepcopy(q_net), state["model"], path)  # raises on a different network size
 
 

@@ -129,7 +129,7 @@ def _entry_problem(key: str, value: Any) -> str | None:
             if not isinstance(name, str):
                 return f"{key} is not a state dict of tensors (key {name!r} is {_a(type(name).__name__)})"
             if not isinstance(tensor, torch.Tensor):
-                return f"{key} is not a state dict of tensors ({name} is {_a(type(tensor).__name__)})"
+                return f"{key} is not a state dict of tensors ({shown(name)} is {_a(type(tensor).__name__)})"
         return None
     if key not in ENTRY_TYPES:
         return None
@@ -159,7 +159,7 @@ def load_model_state(model: nn.Module, state_dict: Any, path: str | Path) -> Non
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     if missing or unexpected:
-        detail = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
+        detail = f"missing {missing[0]}" if missing else f"unexpected {shown(unexpected[0])}"
         raise CheckpointError(f"{path}: checkpoint belongs to another architecture ({detail})")
     for key, tensor in expected.items():
         if state_dict[key].shape != tensor.shape:

@@ -14,7 +14,7 @@ import numpy as np
 
 from dlrl.config import build_config, read_config_file
 from dlrl.config.dqn import DQNConfig
-from dlrl.errors import CheckpointError, DlrlError
+from dlrl.errors import CheckpointError, DlrlError, shown
 from dlrl.experiments.dqn.jobs import run_name
 from dlrl.rl.agent import env_maker, load_q_network
 from dlrl.rl.evaluate import greedy_frames, greedy_returns
@@ -29,7 +29,7 @@ def load_run_config(run_dir: RunDir) -> DQNConfig:
         raise DlrlError(f"{run_dir.path}: not a dlrl run directory (no config.yaml)")
     data = read_config_file(run_dir.config_path)
     if data.get("experiment") != "dqn":
-        raise DlrlError(f"{run_dir.path}: is a '{data.get('experiment')}' run, not a DQN run")
+        raise DlrlError(f"{run_dir.path}: is a '{shown(data.get('experiment'))}' run, not a DQN run")
     return build_config(DQNConfig, data, str(run_dir.config_path))
 
 
