@@ -48,6 +48,7 @@ from dlrl.data.sources import get_spec, resolve
 from dlrl.errors import DlrlError
 from dlrl.experiments import get_experiment
 from dlrl.experiments.classifier import (
+    Replanner,
     build_network,
     make_trainer,
     native_bf16,
@@ -200,12 +201,18 @@ def train_dlrl(cfg: Any, threads: int, target: float, test_x: torch.Tensor, test
     """
     configure_torch(threads)
     seed_everything(cfg.seed)
+    with tempfile.TemporaryDirectory(prefix="dlrl-bench-") as tmp:
+        return _train_dlrl(cfg, RunDir(tmp), target, test_x, test_y)
+
+
+def _train_dlrl(cfg: Any, run_dir: RunDir, target: float, test_x: torch.Tensor, test_y: torch.Tensor) -> dict:
     device = torch.device("cpu")
     data = load_images(cfg.data)
-    with tempfile.TemporaryDirectory(prefix="dlrl-bench-") as tmp:
-        cfg, plan = plan_epochs(cfg, data, device, RunDir(tmp), resume=False)
+    cfg, plan = plan_epochs(cfg, data, device, run_dir, resume=False)
     model = build_network(cfg, data.image_shape, len(data.classes)).to(device)
     trainer = make_trainer(cfg, model, data, device)
+    # after 3 epochs the length is settled again at the speed they ran, as in `dlrl classify`
+    replanner = Replanner(cfg, plan, run_dir, {}) if Replanner.applies(cfg, plan) else None
     bf16 = plan.precision == "bf16"
     views = prediction_options(cfg)
     rows: list[dict[str, Any]] = []
@@ -218,7 +225,7 @@ def train_dlrl(cfg: Any, threads: int, target: float, test_x: torch.Tensor, test
         single = float((predict(model, test_x, device, bf16=bf16).argmax(1) == test_y).float().mean())
         single_seconds = time.perf_counter() - started
         full = full_seconds = None
-        if single >= target - NEAR_TARGET or epoch == cfg.epochs:
+        if single >= target - NEAR_TARGET or epoch == (replanner.cfg if replanner else cfg).epochs:
             started = time.perf_counter()
             logits = predict(model, test_x, device, bf16=bf16, **views)
             full_seconds = time.perf_counter() - started
@@ -237,7 +244,7 @@ def train_dlrl(cfg: Any, threads: int, target: float, test_x: torch.Tensor, test
         return True
 
     monitor = Monitor("val_accuracy", "max", cfg.patience)
-    fit(trainer, cfg.epochs, monitor, on_epoch_end=after_epoch, progress=False)
+    fit(trainer, cfg.epochs, monitor, on_epoch_end=after_epoch, progress=False, replan=replanner)
     reached = time_to(
         [r["test_accuracy"] for r in rows],
         [r["train_seconds_so_far"] + (r["test_seconds"] or 0.0) for r in rows],
@@ -252,6 +259,8 @@ def train_dlrl(cfg: Any, threads: int, target: float, test_x: torch.Tensor, test
         "recipe": plan.recipe,
         "time_budget": cfg.time_budget if plan.source == "time_budget" else None,
         "estimated_seconds_per_epoch": plan.seconds_per_epoch,
+        "epochs_before_training": plan.first_epochs,  # set when the length was settled again after 3 epochs
+        "replanned_seconds_per_epoch": plan.replanned_seconds_per_epoch,
         "train_images": len(data.train_x),
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_seconds": round(clock["train"], 2),

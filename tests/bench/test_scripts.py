@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from dlrl.cli import main as dlrl_main
+from dlrl.data.images import load_images
+from dlrl.utils import usable_cores
 from run_all import BENCH, BENCHMARKS, Benchmark, run_all
 
 # Through run_all.py, each in its own process as `make bench` runs it: this issue's references.
@@ -118,6 +120,23 @@ def test_the_bench_trains_what_dlrl_classify_trains(tiny_run: tuple[Path, str], 
     assert dlrl_main(["-q", "classify", "--out", str(out), *args]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test_accuracy"] == pytest.approx(fp32["final_test_accuracy"], abs=1e-6)
+
+
+def test_the_bench_settles_the_length_after_3_epochs_as_dlrl_classify_does(tmp_path: Path) -> None:
+    """epochs=auto: the bench's dlrl run re-plans after 3 epochs as `dlrl classify` does, and so trains the
+    same epochs to the same test accuracy (a budget that fits max_epochs: no timing decides the length)."""
+    import cnn_reference
+
+    settings = ["data.limit=256", "model.hidden_sizes=[16]", "max_epochs=10", "time_budget=1000"]
+    cfg = cnn_reference.dlrl_config("mnist", "fp32", None, settings)
+    data = load_images(cfg.data)
+    bench = cnn_reference.train_dlrl(cfg, usable_cores(), 1.0, data.test_x, data.test_y)
+    assert bench["epochs_before_training"] == bench["epochs"] == 10 and bench["replanned_seconds_per_epoch"]
+    out = tmp_path / "classify"
+    assert dlrl_main(["-q", "classify", "--out", str(out), "precision=fp32", "figures=false", *settings]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs_before_training"] == summary["epochs_run"] == 10
+    assert summary["test_accuracy"] == pytest.approx(bench["final_test_accuracy"], abs=1e-6)
 
 
 @pytest.mark.parametrize(
