@@ -54,6 +54,20 @@ def test_random_shift_moves_pixels_within_bounds() -> None:
     assert random_shift(images, 0, torch.Generator()) is images
 
 
+def test_random_shift_with_edge_repeats_the_border_pixels() -> None:
+    images = torch.arange(18, dtype=torch.uint8).reshape(1, 2, 3, 3).repeat(50, 1, 1, 1)
+    shifted = random_shift(images, 1, torch.Generator().manual_seed(0), edge=True)
+    assert shifted.dtype == torch.uint8 and shifted.shape == images.shape
+    # the same draws as the zero-filled shift: where that one kept a pixel, this one has the same pixel
+    zero_filled = random_shift(images.float(), 1, torch.Generator().manual_seed(0))
+    inside = zero_filled != 0
+    assert torch.equal(shifted.float()[inside], zero_filled[inside])
+    # and where that one filled a zero, the nearest row or column of the image repeats
+    moved_down = [i for i in range(50) if torch.all(zero_filled[i, :, 0, :] == 0)]
+    assert moved_down and all(torch.equal(shifted[i, :, 0], shifted[i, :, 1]) for i in moved_down)
+    assert torch.equal(shifted[:, 1] - shifted[:, 0], torch.full((50, 3, 3), 9, dtype=torch.uint8))
+
+
 def test_translate_moves_every_image_and_fills_with_zeros() -> None:
     images = torch.arange(1.0, 10.0).reshape(1, 1, 3, 3).repeat(2, 1, 1, 1)
     down_right = translate(images, 1, 1)

@@ -42,7 +42,8 @@ PIXELS = {
     "obs_type": "pixels",
     "buffer_size": 300,  # smaller than the run: the frame ring wraps
     "eval_episodes": 1,
-    "pixels": {"size": [12, 36], "frame_stack": 3},
+    # augmented replay batches draw their shifts from the agent's generator: a resume must restore it
+    "pixels": {"size": [12, 36], "frame_stack": 3, "augment_shift": 1},
     "model": {"hidden_sizes": [16], "conv_channels": [4, 8], "conv_kernels": [4, 3], "conv_strides": [2, 1]},
 }
 
@@ -214,3 +215,18 @@ def test_sigkill_at_random_points_then_resume_is_bit_identical(options, seed, ki
     ours, theirs = _final(killed), _final(tmp_path / "reference")
     assert ours["result"]["steps"] == theirs["result"]["steps"]
     assert ours == theirs
+
+
+def test_augmented_replay_batches_change_the_updates(tmp_path):
+    short = {**PIXELS, "total_steps": 160, "log_every": 20}
+    runs = {
+        shift: train_dqn(
+            DQNConfig.model_validate({**short, "pixels": {**PIXELS["pixels"], "augment_shift": shift}}),
+            "softmax",
+            0,
+            tmp_path / str(shift),
+        )
+        for shift in (0, 1)
+    }
+    losses = {shift: [row["loss"] for row in run.updates if "loss" in row] for shift, run in runs.items()}
+    assert len(losses[0]) == len(losses[1]) >= 2 and losses[0] != losses[1]

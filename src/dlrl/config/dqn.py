@@ -49,6 +49,9 @@ class PixelConfig(Config):
     action_repeat: int = Field(1, gt=0)
     """Env steps per agent step: the action is repeated, rewards summed, only the last frame rendered
     (steps, total_steps and episode lengths then count agent steps; returns stay the env's)."""
+    augment_shift: int = Field(0, ge=0, le=8)
+    """Random shift of every replay batch's frames by up to this many pixels, observation and next
+    observation each their own, edges repeated (DrQ's augmentation; 0: off)."""
 
     @field_validator("crop")
     @classmethod

@@ -6,21 +6,28 @@ import torch
 import torch.nn.functional as F
 
 
-def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Translate each image by an independent random (dy, dx) in [-max_shift, max_shift], zero-filled.
+def random_shift(
+    images: torch.Tensor, max_shift: int, generator: torch.Generator, edge: bool = False
+) -> torch.Tensor:
+    """Translate each image by an independent random (dy, dx) in [-max_shift, max_shift], zero-filled, or
+    with ``edge`` filled with the nearest edge pixel (DrQ's replicate padding; any dtype, uint8 frames too).
 
-    images: (B, C, H, W)."""
+    images: (B, C, H, W); every channel of an image moves together."""
     if max_shift <= 0:
         return images
     b, c, h, w = images.shape
-    padded = F.pad(images, (max_shift,) * 4)  # (B, C, H + 2s, W + 2s)
     dy = torch.randint(0, 2 * max_shift + 1, (b,), generator=generator)
     dx = torch.randint(0, 2 * max_shift + 1, (b,), generator=generator)
-    rows = (torch.arange(h)[None, :] + dy[:, None])[:, None, :, None]  # (B, 1, H, 1)
-    cols = (torch.arange(w)[None, :] + dx[:, None])[:, None, None, :]  # (B, 1, 1, W)
+    rows = torch.arange(h)[None, :] + dy[:, None]  # (B, H): rows of the image padded by max_shift
+    cols = torch.arange(w)[None, :] + dx[:, None]
+    if edge:
+        source = images
+        rows, cols = (rows - max_shift).clamp(0, h - 1), (cols - max_shift).clamp(0, w - 1)
+    else:
+        source = F.pad(images, (max_shift,) * 4)  # (B, C, H + 2s, W + 2s)
     batch = torch.arange(b)[:, None, None, None]
     channel = torch.arange(c)[None, :, None, None]
-    return padded[batch, channel, rows, cols]
+    return source[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]
 
 
 def translate(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:

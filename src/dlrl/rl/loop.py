@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from dlrl.config.dqn import DQNConfig
+from dlrl.data.augment import random_shift
 from dlrl.errors import CheckpointError
 from dlrl.rl.agent import (
     CONFIRM_SEED_OFFSET,
@@ -356,8 +357,13 @@ class DQNTrainer:
     def _learn(self, updates: UpdateStats) -> None:
         """gradient_steps updates on replay batches drawn with the agent's own torch generator."""
         cfg = self.cfg
+        shift = cfg.pixels.augment_shift if cfg.obs_type == "pixels" else 0
         for _ in range(cfg.gradient_steps):
             batch = self.replay.sample(cfg.batch_size, self.torch_gen)
+            if shift:
+                obs = random_shift(batch.obs, shift, self.torch_gen, edge=True)
+                next_obs = random_shift(batch.next_obs, shift, self.torch_gen, edge=True)
+                batch = batch._replace(obs=obs, next_obs=next_obs)
             stats = dqn_update(
                 self.q_net,
                 self.target_net,
