@@ -225,7 +225,7 @@ def _train_dlrl(cfg: Any, run_dir: RunDir, target: float, test_x: torch.Tensor, 
         single = float((predict(model, test_x, device, bf16=bf16).argmax(1) == test_y).float().mean())
         single_seconds = time.perf_counter() - started
         full = full_seconds = None
-        if single >= target - NEAR_TARGET or epoch == (replanner.cfg if replanner else cfg).epochs:
+        if single >= target - NEAR_TARGET or epoch == plan.epochs:  # a re-plan updates it
             started = time.perf_counter()
             logits = predict(model, test_x, device, bf16=bf16, **views)
             full_seconds = time.perf_counter() - started

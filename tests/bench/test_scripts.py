@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import cnn_reference
 from dlrl.cli import main as dlrl_main
 from dlrl.data.images import load_images
 from dlrl.utils import usable_cores
@@ -125,8 +126,6 @@ def test_the_bench_trains_what_dlrl_classify_trains(tiny_run: tuple[Path, str], 
 def test_the_bench_settles_the_length_after_3_epochs_as_dlrl_classify_does(tmp_path: Path) -> None:
     """epochs=auto: the bench's dlrl run re-plans after 3 epochs as `dlrl classify` does, and so trains the
     same epochs to the same test accuracy (a budget that fits max_epochs: no timing decides the length)."""
-    import cnn_reference
-
     settings = ["data.limit=256", "model.hidden_sizes=[16]", "max_epochs=10", "time_budget=1000"]
     cfg = cnn_reference.dlrl_config("mnist", "fp32", None, settings)
     data = load_images(cfg.data)

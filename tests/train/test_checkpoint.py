@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from dlrl.errors import CheckpointError
+from dlrl.rl.agent import check_checkpoint
 from dlrl.train.checkpoint import load_checkpoint, restore_model, save_checkpoint
 
 
@@ -281,8 +282,6 @@ def test_a_malformed_pickle_inside_the_zip_is_a_checkpoint_error(tmp_path: Path,
 
 
 def test_a_stored_name_with_a_line_break_stays_on_one_line(tmp_path: Path) -> None:
-    from dlrl.rl.agent import check_checkpoint
-
     net = _model()
     path = tmp_path / "agent.pt"
     state = {"model": net.state_dict(), "env": "CartPole-v1\nTraceback (most recent call last):"}
