@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import ClassVar
 
@@ -15,6 +16,7 @@ import yaml
 from dlrl.cli import main
 from dlrl.config.dqn import DQNConfig
 from dlrl.experiments import EXPERIMENTS
+from dlrl.experiments.dqn.jobs import progress_logger
 from dlrl.experiments.runner import resolve_config
 
 # Two seeds x two explorations, one process: what the module fixture trains and the resume test repeats.
@@ -141,13 +143,28 @@ def test_resume_keeps_finished_agents(trained: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_parallel_seeds_in_spawned_processes(tmp_path: Path) -> None:
+def test_parallel_seeds_in_spawned_processes(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "par"
     args = ["--seeds", "3,4", "--workers", "2", "--out", str(out), *TINY, "figures=false"]
-    assert main(["-q", "rl", "train", *args]) == 0
+    assert main(["rl", "train", *args]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["runs"]) == {"epsilon-seed3", "epsilon-seed4"}
     assert not list(out.rglob("*.png"))  # figures=false
+    err = capfd.readouterr().err  # the spawned workers' progress reaches the terminal
+    assert "epsilon-seed3: step 100 of 200, greedy" in err and "epsilon-seed4: step 100 of 200" in err, err
+
+
+def test_progress_lines_are_spaced_in_time(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    on_eval = progress_logger("epsilon-seed0", 30_000, every=30.0, clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="dlrl"):
+        for step, wall in [(10_000, 0.0), (20_000, 29.0), (30_000, 31.0)]:
+            now[0] = wall
+            assert on_eval({"step": step, "score": 9.5, "seconds": step / 100}) is True
+    assert [r.getMessage() for r in caplog.records] == [
+        "epsilon-seed0: step 10,000 of 30,000, greedy 9.5, 1:40 so far, at most 3:20 to go",
+        "epsilon-seed0: step 30,000 of 30,000, greedy 9.5, 5:00 so far, at most 0:00 to go",
+    ]
 
 
 def _fails(

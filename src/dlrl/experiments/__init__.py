@@ -105,7 +105,7 @@ EXPERIMENTS: dict[str, ExperimentEntry] = {
                     {
                         "metavar": "ID",
                         "help": "Gymnasium id: CartPole-v1 (default), Acrobot-v1, "
-                        "MountainCar-v0 ship presets",
+                        "MountainCar-v0, LunarLander-v3 ship presets",
                     },
                 ),
                 (

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from dlrl.config.dqn import DQNConfig
+from dlrl.progress import format_seconds
 from dlrl.rl.agent import FINAL_SEED_OFFSET, env_maker, load_q_network
 from dlrl.rl.buffer import check_replay_fits
 from dlrl.rl.envs import env_info
@@ -27,6 +30,10 @@ from dlrl.tuning.cluster import attached_cluster
 from dlrl.utils import configure_torch, cpu_seconds, usable_cores
 
 log = logging.getLogger(__name__)
+
+PROGRESS_EVERY = 30.0
+"""Seconds between an agent's progress lines (a 30-minute pixel agent is not silent; a CartPole agent that
+evaluates every 100 steps does not print hundreds of lines)."""
 
 
 def run_name(exploration: str, seed: int) -> str:
@@ -41,6 +48,43 @@ def validate(cfg: DQNConfig) -> None:
     check_replay_fits(cfg.buffer_size, info.obs_shape, cfg.obs_type == "pixels", agents)
 
 
+def progress_logger(
+    name: str, total_steps: int, every: float = PROGRESS_EVERY, clock: Callable[[], float] = time.perf_counter
+) -> Callable[[dict[str, float]], bool]:
+    """An ``on_eval`` callback that logs the agent's step, greedy score and ETA at most every ``every``
+    seconds (the first evaluation always), from the training seconds the evaluation row carries."""
+    last = -float("inf")
+
+    def on_eval(row: dict[str, float]) -> bool:
+        nonlocal last
+        now = clock()
+        if now - last >= every:
+            last = now
+            step, seconds = int(row["step"]), row["seconds"]
+            eta = seconds / step * (total_steps - step) if step else None
+            log.info(
+                "%s: step %s of %s, greedy %.1f, %s so far, at most %s to go",
+                name,
+                f"{step:,}",
+                f"{total_steps:,}",
+                row["score"],
+                format_seconds(seconds),
+                format_seconds(eta),
+            )
+        return True
+
+    return on_eval
+
+
+def _log_to_stderr(level: int) -> None:
+    """A spawned worker's dlrl messages at the parent's level on stderr (spawn starts without handlers)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("dlrl")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
 def train_job(
     cfg_data: dict[str, Any], exploration: str, seed: int, path: str, resume: bool
 ) -> dict[str, Any]:
@@ -50,7 +94,8 @@ def train_job(
     sub = RunDir(path)
     sub.checkpoints.mkdir(parents=True, exist_ok=True)
     started, cpu_started = time.perf_counter(), cpu_seconds(children=False)
-    result = train_dqn(cfg, exploration, seed, sub.checkpoints, resume)
+    progress = progress_logger(run_name(exploration, seed), cfg.total_steps)
+    result = train_dqn(cfg, exploration, seed, sub.checkpoints, resume, progress)
     seconds, cpu = time.perf_counter() - started, cpu_seconds(children=False) - cpu_started
     sub.write_metrics(result.episodes, "episodes.csv")
     sub.write_metrics(result.evals, "evals.csv")
@@ -118,7 +163,9 @@ def run_jobs(cfg: DQNConfig, run_dir: RunDir, resume: bool) -> dict[str, dict[st
             )
     else:
         # spawn: a clean interpreter per worker (no forked torch thread pools); one torch thread each
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        level = logging.getLogger("dlrl").getEffectiveLevel()
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, spawn, initializer=_log_to_stderr, initargs=(level,)) as pool:
             futures = {pool.submit(train_job, cfg_data, e, s, p, resume): run_name(e, s) for e, s, p in todo}
             for future, name in futures.items():
                 records[name] = _report(future.result())
