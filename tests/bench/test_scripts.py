@@ -151,6 +151,9 @@ def test_the_bench_settles_the_length_after_3_epochs_as_dlrl_classify_does(tmp_p
         ("dqn", ["--env", "NoSuchEnv-v0"], "--env 'NoSuchEnv-v0': not a Gymnasium environment"),
         ("dqn", ["--seeds", "0,x"], "--seeds '0,x': give comma-separated integers"),
         ("dqn", ["lr=fast"], "lr"),
+        ("dqn_pixels", ["--minutes", "0"], "--minutes 0.0: give a positive number of minutes"),
+        ("dqn_pixels", ["--seeds", "0,x"], "--seeds '0,x': give comma-separated integers"),
+        ("dqn_pixels", ["pixels.frame_stack=0"], "frame_stack"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -189,3 +192,36 @@ def test_dqn_sb3_without_stable_baselines3_says_so(
     result = json.loads(capsys.readouterr().out)
     assert result["skipped"] == "stable-baselines3 is not installed (pip install x)"
     assert "machine" in result and "dlrl" not in result and "sb3" not in result
+
+
+# The pixel agent at a tiny budget: small frames, a small conv net, 200 steps.
+PIXELS_TINY = [
+    "total_steps=200",
+    "learning_starts=50",
+    "buffer_size=300",
+    "batch_size=16",
+    "eval_every=100",
+    "eval_episodes=1",
+    "confirm_episodes=null",
+    "final_episodes=2",
+    "pixels.size=[12,36]",
+    "model.hidden_sizes=[16]",
+    "model.conv_channels=[4,8]",
+    "model.conv_kernels=[4,3]",
+    "model.conv_strides=[2,1]",
+]
+
+
+def test_dqn_pixels_stops_each_seed_at_its_time_budget(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    args = ["--seeds", "0", "--workers", "1", "--minutes", "1e-6", *PIXELS_TINY]
+    monkeypatch.setattr(sys, "argv", [str(BENCH / "dqn_pixels.py"), *args])
+    runpy.run_path(str(BENCH / "dqn_pixels.py"), run_name="__main__")
+    result = json.loads(capsys.readouterr().out)
+    assert result["benchmark"] == "dqn_pixels" and result["machine"]["cpu"] is not None
+    assert result["obs_shape"] == [4, 12, 36] and result["solve"]["seeds"] == 1
+    seed = result["per_seed"]["0"]
+    # stopped at the first evaluation: any training takes longer than 60 microseconds
+    assert seed["steps"] == 100 and [point[0] for point in seed["curve_step_seconds_greedy"]] == [100]
+    assert seed["final_mean"] > 0 and seed["replay_bytes_in_checkpoint"] > 0
+    replay = result["replay"]
+    assert 0 < replay["allocated_bytes"] < replay["float32_obs_and_next_obs_bytes"]

@@ -410,6 +410,8 @@ class DQNTrainer:
         if improved:
             self._save("best.pt")
         stop = cfg.stop_return is not None and score >= cfg.stop_return
+        if cfg.time_limit is not None and result.train_seconds >= cfg.time_limit:
+            stop = True
         if on_eval is not None and on_eval(row) is False:
             stop = True
         if stop:  # before last.pt: a run resumed from it must not train on past the stop
