@@ -17,6 +17,7 @@ are printed beside them, and the machine (CPU model and ISA flags).
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import os
 import tempfile
@@ -104,6 +105,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_args()
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # each agent's progress on stderr
     try:
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:

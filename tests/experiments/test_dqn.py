@@ -16,6 +16,7 @@ import yaml
 from dlrl.cli import main
 from dlrl.config.dqn import DQNConfig
 from dlrl.experiments import EXPERIMENTS
+from dlrl.experiments.dqn import STEPS_PER_SECOND, expected_seconds
 from dlrl.experiments.dqn.jobs import progress_logger
 from dlrl.experiments.runner import resolve_config
 
@@ -260,6 +261,14 @@ def test_presets_follow_the_env_and_user_keys_win() -> None:
     pixels = resolve_config(entry, overrides=["obs_type=pixels", "lr=1e-3"])
     assert pixels.pixels.crop == [160, 320, 0, 600] and pixels.model.dueling and pixels.lr == 1e-3
     assert pixels.total_steps == 200_000 and cartpole.obs_type == "state"
+
+
+def test_expected_time_counts_rounds_of_workers_and_the_time_limit() -> None:
+    cfg = DQNConfig.model_validate({"obs_type": "pixels", "seeds": [0, 1, 2], "workers": 2})
+    rate = STEPS_PER_SECOND[("CartPole-v1", "pixels")]
+    assert expected_seconds(cfg) == 2 * cfg.total_steps / rate  # 3 agents, 2 at a time
+    limited = cfg.model_copy(update={"time_limit": 60.0})
+    assert expected_seconds(limited) == 2 * (60.0 + cfg.eval_every / rate)
 
 
 def test_tune_adapter_trains_one_evaluation_per_epoch_and_restores() -> None:

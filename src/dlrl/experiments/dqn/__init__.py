@@ -80,11 +80,15 @@ def _parallel(cfg: DQNConfig, agents: int) -> int:
 
 
 def expected_seconds(cfg: DQNConfig) -> float:
-    """Wall seconds a run of ``cfg`` takes at most (every agent to total_steps), by STEPS_PER_SECOND."""
+    """Wall seconds a run of ``cfg`` takes at most (every agent to total_steps or its time_limit), by
+    STEPS_PER_SECOND."""
     rate = STEPS_PER_SECOND.get((cfg.env, cfg.obs_type), 30.0 if cfg.obs_type == "pixels" else 500.0)
     agents = len(cfg.explorations) * len(cfg.run_seeds())
     rounds = -(-agents // _parallel(cfg, agents))
-    return rounds * cfg.total_steps / rate
+    per_agent = cfg.total_steps / rate
+    if cfg.time_limit is not None:  # plus the evaluation interval that may follow the limit
+        per_agent = min(per_agent, cfg.time_limit + cfg.eval_every / rate)
+    return rounds * per_agent
 
 
 def run(cfg: DQNConfig, run_dir: RunDir, resume: bool = False) -> dict[str, Any]:
