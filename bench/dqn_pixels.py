@@ -64,6 +64,8 @@ def train_seeds(cfg: DQNConfig, out: str | None) -> dict[str, Any]:
             "steps": r["steps"],
             "steps_to_solve": r["solved_step"],
             "best_eval": r["best_eval"],
+            # training seconds when best.pt (what the final episodes play) was taken: within the budget?
+            "best_eval_seconds": next((sec for step, sec, _ in curves[name] if step == r["best_step"]), None),
             "wall_seconds": r["train_seconds"],
             "cpu_seconds": r["cpu_seconds_this_process"],
             "env_steps_per_second": r["steps_per_second"],

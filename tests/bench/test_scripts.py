@@ -223,5 +223,6 @@ def test_dqn_pixels_stops_each_seed_at_its_time_budget(monkeypatch: pytest.Monke
     # stopped at the first evaluation: any training takes longer than 60 microseconds
     assert seed["steps"] == 100 and [point[0] for point in seed["curve_step_seconds_greedy"]] == [100]
     assert seed["final_mean"] > 0 and seed["replay_bytes_in_checkpoint"] > 0
+    assert seed["best_eval_seconds"] == seed["curve_step_seconds_greedy"][0][1]
     replay = result["replay"]
     assert 0 < replay["allocated_bytes"] < replay["float32_obs_and_next_obs_bytes"]
