@@ -65,8 +65,8 @@ def test_early_stop_at_stop_return(tmp_path):
     assert result.stopped_early and result.steps == 150
 
 
-def test_time_limit_stops_at_the_first_evaluation_past_it(tmp_path):
-    result = train_dqn(tiny(time_limit=1e-9), "epsilon", 0, tmp_path)  # any training takes longer
+def test_time_limit_stops_before_the_next_evaluation_would_pass_it(tmp_path):
+    result = train_dqn(tiny(time_limit=1e-9), "epsilon", 0, tmp_path)  # any 150 steps take longer
     assert result.stopped_early and result.steps == 150 and [e["step"] for e in result.evals] == [150]
     assert train_dqn(tiny(time_limit=3600.0), "epsilon", 0, tmp_path / "b").steps == 300
 

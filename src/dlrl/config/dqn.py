@@ -141,8 +141,9 @@ class DQNConfig(ExperimentConfig):
     reset_every: int | None = Field(None, gt=0)
     """Fresh Q-net, target and Adam every N env steps, replay kept (None: never; primacy-bias resets)."""
     time_limit: float | None = Field(None, gt=0)
-    """Seconds of training after which the run stops at its next evaluation (None: no limit): a budget in
-    time, as a benchmark's 30 minutes. The run's length then depends on the machine's speed."""
+    """Seconds of training (evaluations not counted) the run keeps within (None: no limit): it stops at the
+    evaluation after which another eval_every steps, as long as the last ones took, would pass it. A budget
+    in time, as a benchmark's 30 minutes; the run's length then depends on the machine's speed."""
     eval_every: int = Field(100, gt=0)
     """Env steps between greedy evaluations (separate env instances); often: good policies can be brief."""
     eval_episodes: int = Field(10, gt=0)

@@ -410,8 +410,9 @@ class DQNTrainer:
         if improved:
             self._save("best.pt")
         stop = cfg.stop_return is not None and score >= cfg.stop_return
-        if cfg.time_limit is not None and result.train_seconds >= cfg.time_limit:
-            stop = True
+        if cfg.time_limit is not None:  # stop while within it: the next eval_every steps would pass it
+            previous = result.evals[-2]["seconds"] if len(result.evals) > 1 else 0.0
+            stop = stop or 2 * result.train_seconds - previous > cfg.time_limit
         if on_eval is not None and on_eval(row) is False:
             stop = True
         if stop:  # before last.pt: a run resumed from it must not train on past the stop

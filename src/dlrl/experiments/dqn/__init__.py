@@ -86,8 +86,8 @@ def expected_seconds(cfg: DQNConfig) -> float:
     agents = len(cfg.explorations) * len(cfg.run_seeds())
     rounds = -(-agents // _parallel(cfg, agents))
     per_agent = cfg.total_steps / rate
-    if cfg.time_limit is not None:  # plus the evaluation interval that may follow the limit
-        per_agent = min(per_agent, cfg.time_limit + cfg.eval_every / rate)
+    if cfg.time_limit is not None:
+        per_agent = min(per_agent, cfg.time_limit)
     return rounds * per_agent
 
 
