@@ -158,13 +158,16 @@ def test_parallel_seeds_in_spawned_processes(tmp_path: Path, capfd: pytest.Captu
 def test_progress_lines_are_spaced_in_time(caplog: pytest.LogCaptureFixture) -> None:
     now = [0.0]
     on_eval = progress_logger("epsilon-seed0", 30_000, every=30.0, clock=lambda: now[0])
+    limited = progress_logger("epsilon-seed1", 30_000, time_limit=150.0, clock=lambda: now[0])
     with caplog.at_level(logging.INFO, logger="dlrl"):
         for step, wall in [(10_000, 0.0), (20_000, 29.0), (30_000, 31.0)]:
             now[0] = wall
             assert on_eval({"step": step, "score": 9.5, "seconds": step / 100}) is True
+        limited({"step": 10_000, "score": 9.5, "seconds": 100.0})
     assert [r.getMessage() for r in caplog.records] == [
         "epsilon-seed0: step 10,000 of 30,000, greedy 9.5, 1:40 so far, at most 3:20 to go",
         "epsilon-seed0: step 30,000 of 30,000, greedy 9.5, 5:00 so far, at most 0:00 to go",
+        "epsilon-seed1: step 10,000 of 30,000, greedy 9.5, 1:40 so far, at most 0:50 to go",
     ]
 
 

@@ -49,10 +49,15 @@ def validate(cfg: DQNConfig) -> None:
 
 
 def progress_logger(
-    name: str, total_steps: int, every: float = PROGRESS_EVERY, clock: Callable[[], float] = time.perf_counter
+    name: str,
+    total_steps: int,
+    time_limit: float | None = None,
+    every: float = PROGRESS_EVERY,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> Callable[[dict[str, float]], bool]:
-    """An ``on_eval`` callback that logs the agent's step, greedy score and ETA at most every ``every``
-    seconds (the first evaluation always), from the training seconds the evaluation row carries."""
+    """An ``on_eval`` callback that logs the agent's step, greedy score and ETA (to total_steps or the time
+    limit, whichever comes first) at most every ``every`` seconds (the first evaluation always), from the
+    training seconds the evaluation row carries."""
     last = -float("inf")
 
     def on_eval(row: dict[str, float]) -> bool:
@@ -62,6 +67,8 @@ def progress_logger(
             last = now
             step, seconds = int(row["step"]), row["seconds"]
             eta = seconds / step * (total_steps - step) if step else None
+            if time_limit is not None:
+                eta = min(eta if eta is not None else time_limit, max(0.0, time_limit - seconds))
             log.info(
                 "%s: step %s of %s, greedy %.1f, %s so far, at most %s to go",
                 name,
@@ -94,7 +101,7 @@ def train_job(
     sub = RunDir(path)
     sub.checkpoints.mkdir(parents=True, exist_ok=True)
     started, cpu_started = time.perf_counter(), cpu_seconds(children=False)
-    progress = progress_logger(run_name(exploration, seed), cfg.total_steps)
+    progress = progress_logger(run_name(exploration, seed), cfg.total_steps, cfg.time_limit)
     result = train_dqn(cfg, exploration, seed, sub.checkpoints, resume, progress)
     seconds, cpu = time.perf_counter() - started, cpu_seconds(children=False) - cpu_started
     sub.write_metrics(result.episodes, "episodes.csv")
