@@ -66,9 +66,9 @@ def progress_logger(
         if now - last >= every:
             last = now
             step, seconds = int(row["step"]), row["seconds"]
-            eta = seconds / step * (total_steps - step) if step else None
+            eta = seconds / step * (total_steps - step)  # evaluations come after step 0
             if time_limit is not None:
-                eta = min(eta if eta is not None else time_limit, max(0.0, time_limit - seconds))
+                eta = min(eta, max(0.0, time_limit - seconds))
             log.info(
                 "%s: step %s of %s, greedy %.1f, %s so far, at most %s to go",
                 name,
@@ -87,9 +87,9 @@ def _log_to_stderr(level: int) -> None:
     """A spawned worker's dlrl messages at the parent's level on stderr (spawn starts without handlers)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    root = logging.getLogger("dlrl")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    dlrl_log = logging.getLogger("dlrl")
+    dlrl_log.handlers[:] = [handler]
+    dlrl_log.setLevel(level)
 
 
 def train_job(
