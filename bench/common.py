@@ -14,6 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from dlrl.config import apply_overrides, build_config
+from dlrl.config.dqn import DQNConfig
+from dlrl.errors import DlrlError
 from machine import load_average, machine_record
 
 
@@ -37,6 +40,20 @@ def fail(prog: str, message: str) -> NoReturn:
 def check_choice(prog: str, option: str, value: str, choices: list[str] | tuple[str, ...]) -> None:
     if value not in choices:
         fail(prog, f"{option} {value!r}: unknown (choose from {', '.join(choices)})")
+
+
+def dqn_config(prog: str, seeds: str, base: dict[str, Any], overrides: list[str]) -> DQNConfig:
+    """The DQN config of a benchmark: ``base`` (None values left to the config), ``--seeds`` and the
+    key=value overrides; bad seeds or a bad override is one line, exit 2."""
+    try:
+        seed_list = [int(s) for s in seeds.split(",")]
+    except ValueError:
+        fail(prog, f"--seeds {seeds!r}: give comma-separated integers, e.g. 0,1,2")
+    try:
+        data = apply_overrides({"experiment": "dqn", **base, "seeds": seed_list}, overrides)
+        return build_config(DQNConfig, {k: v for k, v in data.items() if v is not None}, "bench options")
+    except DlrlError as err:
+        fail(prog, str(err))
 
 
 def check_env(prog: str, env_id: str) -> None:

@@ -29,10 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import OneLineParser, check_env, fail
-from dlrl.config import apply_overrides, build_config
+from common import OneLineParser, check_env, dqn_config
 from dlrl.config.dqn import DQNConfig
-from dlrl.errors import DlrlError
 from dlrl.experiments import dqn as experiment
 from dlrl.rl.agent import build_q_network, exploration_value
 from dlrl.rl.envs import env_info, make_env
@@ -97,17 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     check_env(parser.prog, args.env)
-    try:
-        seeds = [int(s) for s in args.seeds.split(",")]
-    except ValueError:
-        fail(parser.prog, f"--seeds {args.seeds!r}: give comma-separated integers, e.g. 0,1,2")
-    try:
-        data = apply_overrides(
-            {"experiment": "dqn", "env": args.env, "seeds": seeds, "workers": args.workers}, args.overrides
-        )
-        cfg = build_config(DQNConfig, {k: v for k, v in data.items() if v is not None}, "bench options")
-    except DlrlError as err:
-        fail(parser.prog, str(err))
+    cfg = dqn_config(parser.prog, args.seeds, {"env": args.env, "workers": args.workers}, args.overrides)
     report: dict = {"env": cfg.env, "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()}
 
     if not args.skip_throughput:
@@ -164,7 +152,7 @@ def main() -> None:
     finals = [s["final_mean"] for s in per_seed.values()]
     report["solve"] = {
         "threshold": threshold,
-        "seeds": len(seeds),
+        "seeds": len(cfg.run_seeds()),
         "seeds_final_mean_at_threshold": sum(f >= threshold for f in finals),
         "min_final_mean": min(finals),
         "mean_final_mean": round(float(np.mean(finals)), 2),

@@ -26,10 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from common import OneLineParser, fail, measured, print_json
-from dlrl.config import apply_overrides, build_config
+from common import OneLineParser, dqn_config, fail, measured, print_json
 from dlrl.config.dqn import DQNConfig
-from dlrl.errors import DlrlError
 from dlrl.experiments import dqn as experiment
 from dlrl.rl.agent import env_maker
 from dlrl.rl.buffer import FrameReplayBuffer
@@ -109,19 +107,15 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # each agent's progress on stderr
-    try:
-        seeds = [int(s) for s in args.seeds.split(",")]
-    except ValueError:
-        fail(parser.prog, f"--seeds {args.seeds!r}: give comma-separated integers, e.g. 0,1,2")
     if not args.minutes > 0:
         fail(parser.prog, f"--minutes {args.minutes}: give a positive number of minutes")
-    base = {"experiment": "dqn", "env": "CartPole-v1", "obs_type": "pixels", "seeds": seeds}
-    base |= {"workers": args.workers, "time_limit": args.minutes * 60}
-    try:
-        data = apply_overrides(base, args.overrides)
-        cfg = build_config(DQNConfig, {k: v for k, v in data.items() if v is not None}, "bench options")
-    except DlrlError as err:
-        fail(parser.prog, str(err))
+    base = {
+        "env": "CartPole-v1",
+        "obs_type": "pixels",
+        "workers": args.workers,
+        "time_limit": args.minutes * 60,
+    }
+    cfg = dqn_config(parser.prog, args.seeds, base, args.overrides)
     print_json(measured(lambda: train_seeds(cfg, args.out), "dqn_pixels"))
 
 
