@@ -264,6 +264,14 @@ def test_presets_follow_the_env_and_user_keys_win() -> None:
     pixels = resolve_config(entry, overrides=["obs_type=pixels", "lr=1e-3"])
     assert pixels.pixels.crop == [160, 320, 0, 600] and pixels.model.dueling and pixels.lr == 1e-3
     assert pixels.total_steps == 200_000 and cartpole.obs_type == "state"
+    # one key of a section the preset sets keeps the preset's other keys of that section (the section's
+    # class defaults used to fill it first: the crop and the exploration schedule fell back to them)
+    repeat = resolve_config(entry, overrides=["obs_type=pixels", "pixels.action_repeat=2"])
+    assert repeat.pixels.crop == [160, 320, 0, 600] and repeat.pixels.action_repeat == 2
+    lunar_eps = resolve_config(
+        entry, options={"env": "LunarLander-v3"}, overrides=["exploration.epsilon_end=0.1"]
+    )
+    assert lunar_eps.exploration.epsilon_steps == 25_000 and lunar_eps.exploration.epsilon_end == 0.1
 
 
 def test_expected_time_counts_rounds_of_workers_and_the_time_limit() -> None:

@@ -67,6 +67,12 @@ class ExperimentConfig(Config):
     # Overrides applied by --quick, as dotted keys; each experiment sets its own.
     QUICK: ClassVar[dict[str, Any]] = {}
 
+    @classmethod
+    def with_preset(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` with the keys it lacks taken from the preset its own settings select (an experiment
+        with presets, e.g. DQN's per environment, says how); none here."""
+        return data
+
     @model_validator(mode="after")
     def _warmup_within_the_run(self) -> ExperimentConfig:
         """An experiment with ``optim`` and a number of ``epochs``: its warm-up ends before the run does."""
@@ -263,6 +269,10 @@ def _fill_defaults(cls: type[BaseModel], data: Any, default: BaseModel | None = 
 def build_config(cls: type[C], data: dict[str, Any], source: str) -> C:
     """Validate ``data`` as ``cls``; the first problem becomes a ConfigError naming ``source`` and the key."""
     try:
+        # the preset first: a section the data sets in part (pixels.action_repeat=2) keeps the preset's
+        # other keys of that section rather than the section's class defaults
+        if issubclass(cls, ExperimentConfig):
+            data = cls.with_preset(data)
         return cls.model_validate(_fill_defaults(cls, data))
     except ValidationError as err:
         problem = err.errors()[0]

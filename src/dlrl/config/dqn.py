@@ -191,8 +191,12 @@ class DQNConfig(ExperimentConfig):
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not isinstance(data.get("env", ""), str):
-            return data  # not a mapping or not an env id: pydantic names the problem
+        return cls.with_preset(data) if isinstance(data, dict) else data  # else: pydantic names the problem
+
+    @classmethod
+    def with_preset(cls, data: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(data.get("env", ""), str):
+            return data  # not an env id: pydantic names the problem
         if data.get("obs_type") == "pixels":
             data = _fill(data, PIXEL_PRESETS.get(data.get("env", "CartPole-v1"), PIXEL_PRESETS["*"]))
         if data.get("env") in PRESETS:
