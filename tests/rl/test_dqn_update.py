@@ -51,6 +51,25 @@ def test_double_dqn_lets_the_online_net_choose_the_action():
         assert stats.q_mean.item() == 0.0
 
 
+def test_n_step_batches_bootstrap_with_their_own_discount():
+    """A batch with a discount per transition (n-step returns) uses it instead of gamma."""
+    target = _fixed_net([4.0, 2.0])
+    discount = torch.tensor([0.5, 0.25])
+    batch = Transition(
+        torch.zeros(2, 1),
+        torch.tensor([0, 0]),
+        torch.tensor([1.0, 3.0]),
+        torch.zeros(2, 1),
+        torch.zeros(2),
+        discount,
+    )
+    online = _fixed_net([0.0, 0.0])
+    optimizer = torch.optim.SGD(online.parameters(), lr=0.0)
+    stats = dqn_update(online, target, optimizer, batch, gamma=0.9, double=False, huber=False, grad_clip=None)
+    # targets 1 + 0.5 * 4 = 3 and 3 + 0.25 * 4 = 4, against Q = 0
+    assert stats.loss.item() == (3.0**2 + 4.0**2) / 2
+
+
 def test_updates_fit_a_fixed_batch_and_clip_gradients():
     torch.manual_seed(0)
     q_net = QNetwork((4,), 2, [32])

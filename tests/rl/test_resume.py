@@ -44,6 +44,7 @@ PIXELS = {
     "eval_episodes": 1,
     # augmented replay batches draw their shifts from the agent's generator: a resume must restore it
     "pixels": {"size": [12, 36], "frame_stack": 3, "augment_shift": 1},
+    "n_step": 2,  # n-step returns are summed from the replay memory at sampling: nothing more to restore
     "model": {"hidden_sizes": [16], "conv_channels": [4, 8], "conv_kernels": [4, 3], "conv_strides": [2, 1]},
 }
 
@@ -230,3 +231,13 @@ def test_augmented_replay_batches_change_the_updates(tmp_path):
     }
     losses = {shift: [row["loss"] for row in run.updates if "loss" in row] for shift, run in runs.items()}
     assert len(losses[0]) == len(losses[1]) >= 2 and losses[0] != losses[1]
+
+
+def test_n_step_returns_change_the_updates(tmp_path):
+    short = {**STATE, "total_steps": 200, "log_every": 20}
+    runs = {
+        n: train_dqn(DQNConfig.model_validate({**short, "n_step": n}), "epsilon", 0, tmp_path / str(n))
+        for n in (1, 3)
+    }
+    losses = {n: [row["loss"] for row in run.updates if "loss" in row] for n, run in runs.items()}
+    assert len(losses[1]) == len(losses[3]) >= 2 and losses[1] != losses[3]

@@ -126,6 +126,9 @@ class DQNConfig(ExperimentConfig):
     """Gradient steps per update."""
     gamma: float = Field(0.99, gt=0, le=1)
     """Discount factor."""
+    n_step: int = Field(1, gt=0, le=100)
+    """Rewards summed before bootstrapping: r_t + ... + gamma^(n-1) r_t+n-1 + gamma^n Q(s_t+n), cut at the
+    episode's end (1: one-step DQN; more: rewards reach the values sooner, uncorrected for exploration)."""
     lr: float = Field(2e-3, gt=0)
     """Adam learning rate."""
     grad_clip: float | None = Field(10.0, gt=0)

@@ -55,8 +55,8 @@ def build_replay(cfg: DQNConfig, info: EnvInfo, agents: int = 1) -> ReplayBuffer
     frames = cfg.obs_type == "pixels"
     check_replay_fits(cfg.buffer_size, info.obs_shape, frames, agents)
     if frames:
-        return FrameReplayBuffer(cfg.buffer_size, info.obs_shape)
-    return ReplayBuffer(cfg.buffer_size, info.obs_shape)
+        return FrameReplayBuffer(cfg.buffer_size, info.obs_shape, cfg.n_step, cfg.gamma)
+    return ReplayBuffer(cfg.buffer_size, info.obs_shape, n_step=cfg.n_step, gamma=cfg.gamma)
 
 
 def exploration_value(cfg: DQNConfig, exploration: str, step: int) -> float:

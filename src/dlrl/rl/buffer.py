@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -26,6 +27,40 @@ class Transition(NamedTuple):
     reward: torch.Tensor  # (B,) float32
     next_obs: torch.Tensor  # (B, *obs_shape), as obs
     terminated: torch.Tensor  # (B,) float32, 1.0 where the episode really ended (no bootstrap)
+    # (B,) float32: the factor of the bootstrapped value, gamma ** (rewards summed) with n-step returns;
+    # None: one reward, the update's own gamma
+    discount: torch.Tensor | None = None
+
+
+def n_step_return(
+    index: torch.Tensor,
+    ring: Callable[[torch.Tensor], torch.Tensor],
+    successor: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    reward: torch.Tensor,
+    terminated: torch.Tensor,
+    n_step: int,
+    gamma: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """r_t + gamma r_t+1 + ... over up to ``n_step`` transitions from each ``index`` on, cut where the
+    episode ends (terminated, or its successor is another episode's or not written yet).
+
+    ``ring`` maps an index to its row of ``reward``/``terminated``; ``successor`` gives each index's next
+    transition and whether it continues the same episode. Returns the last transition's index (whose
+    next_obs to bootstrap from), the return, its terminated flag and gamma ** (rewards summed), all (B,).
+    """
+    row = ring(index)
+    total, done = reward[row].clone(), terminated[row].clone()
+    discount = torch.full_like(total, gamma)
+    last = index
+    for _ in range(n_step - 1):
+        following, continues = successor(last)
+        continues &= done == 0
+        row = ring(following)
+        total = torch.where(continues, total + discount * reward[row], total)
+        done = torch.where(continues, terminated[row], done)
+        discount = torch.where(continues, discount * gamma, discount)
+        last = torch.where(continues, following, last)
+    return last, total, done, discount
 
 
 def _small_int(values: torch.Tensor) -> torch.Tensor:
@@ -41,12 +76,23 @@ class ReplayBuffer:
     Only ``terminated`` is stored: an episode cut by a time limit (truncated) still bootstraps from its
     next observation, so the caller passes ``terminated`` alone, never ``terminated or truncated``.
     Writes go through numpy views that share the tensors' memory (one cheap row copy per field).
+    ``n_step`` > 1: a sampled transition carries the discounted sum of up to n rewards from it on, within
+    its episode (a row continues into the next when its next_obs is that row's obs), and the next_obs and
+    terminated flag of the last of them.
     """
 
-    def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        obs_dtype: torch.dtype = torch.float32,
+        n_step: int = 1,
+        gamma: float = 0.99,
+    ):
         if capacity <= 0:
             raise ValueError(f"replay capacity must be positive, got {capacity}")
         self.capacity = capacity
+        self.n_step, self.gamma = n_step, gamma
         self.obs = torch.zeros((capacity, *obs_shape), dtype=obs_dtype)
         self.next_obs = torch.zeros((capacity, *obs_shape), dtype=obs_dtype)
         self.action = torch.zeros(capacity, dtype=torch.int64)
@@ -90,9 +136,23 @@ class ReplayBuffer:
         if size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         idx = torch.randint(size, (n,), generator=generator)
-        return Transition(
-            self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.terminated[idx]
+        if self.n_step == 1:
+            return Transition(
+                self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.terminated[idx]
+            )
+        last, reward, terminated, discount = n_step_return(
+            idx, lambda i: i, self._successor, self.reward, self.terminated, self.n_step, self.gamma
         )
+        return Transition(self.obs[idx], self.action[idx], reward, self.next_obs[last], terminated, discount)
+
+    def _successor(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each row's next row in the ring, and whether it continues the row's episode."""
+        following = (rows + 1) % self.capacity
+        a, b = self.next_obs[rows].reshape(len(rows), -1), self.obs[following].reshape(len(rows), -1)
+        if a.dtype == torch.float32:
+            a, b = a.view(torch.int32), b.view(torch.int32)  # bit for bit, as state_dict compares
+        continues = (a == b).all(dim=1) & (rows != (self.pos - 1) % self.capacity)  # the newest has none
+        return following, continues
 
     def state_dict(self) -> dict[str, Any]:
         """The filled rows, compactly: next_obs only where it is not the next row's obs (episode ends, the
@@ -149,15 +209,17 @@ class FrameReplayBuffer:
 
     So k-frame stacks cost one frame per step instead of 2k; ``add`` takes the same arguments as
     ``ReplayBuffer.add`` and checks that next_obs is obs shifted by one frame. Slot indices below are
-    absolute (count of slots ever written); slot a lives at a % capacity.
+    absolute (count of slots ever written); slot a lives at a % capacity. ``n_step`` > 1: as in
+    ReplayBuffer, a transition's successor being the next slot of its episode.
     """
 
-    def __init__(self, capacity: int, obs_shape: tuple[int, ...]):
+    def __init__(self, capacity: int, obs_shape: tuple[int, ...], n_step: int = 1, gamma: float = 0.99):
         if capacity <= 0:
             raise ValueError(f"replay capacity must be positive, got {capacity}")
         if len(obs_shape) != 3:
             raise ValueError(f"frame replay needs (stack, H, W) observations, got shape {obs_shape}")
         self.capacity = capacity
+        self.n_step, self.gamma = n_step, gamma
         self.stack = obs_shape[0]
         self.frames = torch.zeros((capacity, *obs_shape[1:]), dtype=torch.uint8)
         self.action = torch.zeros(capacity, dtype=torch.int64)
@@ -231,15 +293,32 @@ class FrameReplayBuffer:
         ring = slots % self.capacity
         offsets = torch.arange(self.stack - 1, -1, -1)  # k-1, ..., 0
         first = self.start[ring].unsqueeze(1)
-        next_idx = torch.maximum(slots.unsqueeze(1) - offsets, first) % self.capacity  # (n, k)
-        obs_idx = torch.maximum(slots.unsqueeze(1) - 1 - offsets, first) % self.capacity
+        obs_idx = torch.maximum(slots.unsqueeze(1) - 1 - offsets, first) % self.capacity  # (n, k)
+        if self.n_step == 1:
+            last, reward, terminated, discount = slots, self.reward[ring], self.terminated[ring], None
+        else:
+            last, reward, terminated, discount = n_step_return(
+                slots, self._ring, self._successor, self.reward, self.terminated, self.n_step, self.gamma
+            )
+        next_idx = torch.maximum(last.unsqueeze(1) - offsets, first) % self.capacity  # same episode
         return Transition(
             self.frames[obs_idx],  # (n, k, H, W) uint8
             self.action[ring],
-            self.reward[ring],
+            reward,
             self.frames[next_idx],
-            self.terminated[ring],
+            terminated,
+            discount,
         )
+
+    def _ring(self, slots: torch.Tensor) -> torch.Tensor:
+        return slots % self.capacity
+
+    def _successor(self, slots: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each slot's next slot, and whether it is a written transition of the same episode."""
+        following = slots + 1
+        ring = following % self.capacity
+        same = self.is_transition[ring] & (self.start[ring] == self.start[slots % self.capacity])
+        return following, same & (following < self.total)
 
     def state_dict(self) -> dict[str, Any]:
         """The slots in use in ring order from the oldest, with actions as uint8."""

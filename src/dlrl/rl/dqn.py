@@ -12,9 +12,9 @@ from dlrl.rl.buffer import Transition
 
 
 def td_target(
-    rewards: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor, gamma: float
+    rewards: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor, gamma: float | torch.Tensor
 ) -> torch.Tensor:
-    """r + gamma * (1 - terminated) * next_q, elementwise over the batch (all (B,))."""
+    """r + gamma * (1 - terminated) * next_q, elementwise over the batch (all (B,); gamma a float or (B,))."""
     return rewards + gamma * (1.0 - terminated) * next_q
 
 
@@ -52,7 +52,8 @@ def dqn_update(
             next_q = next_q_all.gather(1, next_action).squeeze(1)
         else:
             next_q = next_q_all.max(dim=1).values
-        target = td_target(batch.reward, batch.terminated, next_q, gamma)  # (B,)
+        discount = gamma if batch.discount is None else batch.discount  # n-step: gamma ** rewards summed
+        target = td_target(batch.reward, batch.terminated, next_q, discount)  # (B,)
     q = q_net(batch.obs).gather(1, batch.action.unsqueeze(1)).squeeze(1)  # (B, A) -> (B,)
     loss = F.smooth_l1_loss(q, target) if huber else F.mse_loss(q, target)
     optimizer.zero_grad(set_to_none=True)
