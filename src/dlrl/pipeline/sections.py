@@ -60,7 +60,7 @@ EXPECTED_SECONDS: dict[str, tuple[float, float]] = {
     "finetune": (1, 12),
     "dqn": (8, 34),
     "lunarlander": (60, 900),  # 5 seeds, 2 at a time; full: up to 200k steps each, fewer once solved
-    "dqn-pixels": (300, 8000),  # 5 seeds, 2 at a time, each up to 200k steps (~45 min at 75 steps/s)
+    "dqn-pixels": (300, 9300),  # 5 seeds, 2 at a time, each up to 200k agent steps (~51 min at 65 per s)
 }
 DEFAULT_EXPECTED = (30.0, 120.0)
 
