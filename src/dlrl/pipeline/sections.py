@@ -43,7 +43,7 @@ SECTIONS: list[Section] = [
     Section(
         "lunarlander", "part3", "dqn", {"env": "LunarLander-v3", "seeds": [0, 1, 2, 3, 4]}, full_only=True
     ),
-    # CartPole from the screen: about half an hour per seed on one core, so only with --only dqn-pixels
+    # CartPole from the screen: up to ~50 minutes per seed on one core, so only with --only dqn-pixels
     Section("dqn-pixels", "part3", "dqn", {"obs_type": "pixels", "seeds": [0, 1, 2, 3, 4]}, on_request=True),
 ]
 
