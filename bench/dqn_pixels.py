@@ -1,9 +1,9 @@
 """CartPole-v1 from pixels: the shipped pixel recipe on every seed, one torch thread per process, each agent
 kept within --minutes of training (time_limit; the target's budget: 30 minutes on one core).
 
-Per seed: the final greedy mean of the best checkpoint over final_episodes (100) fresh episodes, env steps
-used, steps to solve (first evaluation whose confirmed mean is >= 475), wall and CPU seconds, env steps per
-second, the replay memory's bytes (allocated, and as stored in last.pt), last.pt's size and write time, and
+Per seed: the final greedy mean of the best checkpoint over final_episodes (100) fresh episodes, agent steps
+used (each plays its action pixels.action_repeat env steps), steps to solve (first evaluation whose
+confirmed mean is >= 475), wall and CPU seconds, agent steps per second, the replay memory's bytes (allocated, and as stored in last.pt), last.pt's size and write time, and
 the learning curve (step, training seconds, greedy evaluation). Beside it, the baseline of the replay
 memory: what the same transitions take stored the usual way (float32 obs and next_obs, no frame shared).
 
@@ -67,7 +67,7 @@ def train_seeds(cfg: DQNConfig, out: str | None) -> dict[str, Any]:
             "wall_seconds": r["train_seconds"],  # training, without the evaluations
             "job_wall_seconds": r["seconds_this_process"],  # with the evaluations and the final episodes
             "cpu_seconds": r["cpu_seconds_this_process"],
-            "env_steps_per_second": r["steps_per_second"],
+            "agent_steps_per_second": r["steps_per_second"],
             "replay_bytes_in_checkpoint": r.get("checkpoint_replay_bytes"),
             "checkpoint_bytes": r.get("checkpoint_bytes"),
             "checkpoint_write_seconds": r.get("checkpoint_write_seconds"),
@@ -80,6 +80,7 @@ def train_seeds(cfg: DQNConfig, out: str | None) -> dict[str, Any]:
     return {
         "env": cfg.env,
         "obs_shape": list(info.obs_shape),
+        "action_repeat": cfg.pixels.action_repeat,  # env steps per agent step
         "minutes_per_seed": budget / 60 if budget else None,
         "replay": {
             "capacity": cfg.buffer_size,
