@@ -144,7 +144,8 @@ def test_frame_replay_state_round_trip_samples_the_same(transitions):
         copy.add(*t)
     a = buffer.sample(64, torch.Generator().manual_seed(2))
     b = copy.sample(64, torch.Generator().manual_seed(2))
-    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert a.discount is b.discount is None  # one-step returns
+    assert all(torch.equal(x, y) for x, y in zip(a[:-1], b[:-1], strict=True))
 
 
 def test_state_replay_round_trip_is_bit_exact_and_compact():
