@@ -3,9 +3,10 @@ kept within --minutes of training (time_limit; the target's budget: 30 minutes o
 
 Per seed: the final greedy mean of the best checkpoint over final_episodes (100) fresh episodes, agent steps
 used (each plays its action pixels.action_repeat env steps), steps to solve (first evaluation whose
-confirmed mean is >= 475), wall and CPU seconds, agent steps per second, the replay memory's bytes (allocated, and as stored in last.pt), last.pt's size and write time, and
-the learning curve (step, training seconds, greedy evaluation). Beside it, the baseline of the replay
-memory: what the same transitions take stored the usual way (float32 obs and next_obs, no frame shared).
+confirmed mean is >= 475), wall and CPU seconds, agent steps per second, the replay memory's bytes
+(allocated, and as stored in last.pt), last.pt's size and write time, and the learning curve (step,
+training seconds, greedy evaluation). Beside it, the baseline of the replay memory: what the same
+transitions take stored the usual way (float32 obs and next_obs, no frame shared).
 
     .venv/bin/python bench/dqn_pixels.py [--seeds 0,1,2,3,4] [--minutes 30] [--workers 2] [--out DIR]
                                          [key=value ...]
