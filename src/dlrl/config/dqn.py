@@ -141,6 +141,10 @@ class DQNConfig(ExperimentConfig):
     """Environment steps between target-network updates."""
     tau: float = Field(0.005, gt=0, le=1)
     """Polyak coefficient of each target update (1: hard copy)."""
+    eval_ema: float | None = Field(None, gt=0, lt=1)
+    """Greedy evaluations, best.pt and play use an exponential moving average of the online weights, moved
+    after every gradient step by this decay (None: the online weights themselves): the greedy policy of
+    weights averaged over the last ~1/(1 - decay) updates, not of the last update's."""
     reset_every: int | None = Field(None, gt=0)
     """Fresh Q-net, target and Adam every N env steps, replay kept (None: never; primacy-bias resets)."""
     time_limit: float | None = Field(None, gt=0)
@@ -295,6 +299,7 @@ PIXEL_PRESETS: dict[str, dict[str, Any]] = {
         "lr": 5e-4,  # with 3-step returns, CartPole seed 1: 462 at 90k steps where 2.5e-4 had 268 (README)
         "huber": True,
         "n_step": 3,  # CartPole seed 0: 241 at 70k steps where one-step returns had 63 (README)
+        "eval_ema": 0.9995,  # evaluate weights averaged over ~2000 updates: steadier greedy policies (README)
         "exploration": {"epsilon_steps": 30_000, "epsilon_end": 0.02},
         "eval_every": 10_000,
         "eval_episodes": 10,

@@ -112,6 +112,8 @@ class DQNTrainer:
         self.target_net = copy.deepcopy(self.q_net)
         for p in self.target_net.parameters():
             p.requires_grad_(False)
+        # the weights greedy evaluations, best.pt and play use: an average of the online ones, or themselves
+        self.eval_net = copy.deepcopy(self.target_net) if cfg.eval_ema is not None else self.q_net
         # fused: one kernel for all parameters, about 3x faster than the default Adam step on CPU
         self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.lr, fused=True)
         self.rng = np.random.default_rng(seed)
@@ -150,7 +152,8 @@ class DQNTrainer:
         current episode, as in best.pt, which is for evaluation)."""
         r = self.result
         state = {
-            "model": self.q_net.state_dict(),
+            # best.pt's model is the evaluated policy; last.pt's the online net, its average kept beside it
+            "model": (self.q_net if replay else self.eval_net).state_dict(),
             "target": self.target_net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "step": self.step,
@@ -170,6 +173,8 @@ class DQNTrainer:
             "torch_rng": self.torch_gen.get_state(),
             "torch_global_rng": torch.get_rng_state(),  # weight re-initialisation (reset_every)
         }
+        if replay and self.eval_net is not self.q_net:
+            state["eval_ema"] = self.eval_net.state_dict()
         if replay:
             state["run"] = {
                 "replay": self.replay.state_dict(),
@@ -199,6 +204,8 @@ class DQNTrainer:
         ):
             raise CheckpointError(f"{path}: history is not the episodes, evals and updates of a DQN run")
         self.q_net.load_state_dict(state["model"])
+        if self.eval_net is not self.q_net:  # without the average (best.pt): it starts from the weights
+            load_model_state(self.eval_net, state.get("eval_ema", state["model"]), path)
         self.optimizer.load_state_dict(state["optimizer"])
         try:
             self.rng.bit_generator.state = state["numpy_rng"]
@@ -264,6 +271,8 @@ class DQNTrainer:
             if isinstance(module, nn.Linear | nn.Conv2d):
                 module.reset_parameters()
         polyak_update(self.q_net, self.target_net, 1.0)
+        if self.eval_net is not self.q_net:
+            polyak_update(self.q_net, self.eval_net, 1.0)
         self.optimizer.state.clear()
 
     def _save(self, name: str) -> None:
@@ -375,6 +384,8 @@ class DQNTrainer:
                 cfg.grad_clip,
             )
             updates.add(stats.loss, stats.q_mean)
+            if cfg.eval_ema is not None:
+                polyak_update(self.q_net, self.eval_net, 1.0 - cfg.eval_ema)
 
     def _evaluate(self, step: int, on_eval: Callable[[dict[str, float]], bool] | None) -> bool:
         """Greedy evaluation; keeps best.pt and last.pt; True when training should stop.
@@ -384,12 +395,12 @@ class DQNTrainer:
         (a lucky 20-episode evaluation of an unstable policy must not become best.pt nor stop training).
         """
         result, cfg = self.result, self.cfg
-        returns = self.evaluator.returns(self.q_net, self.seed + EVAL_SEED_OFFSET + step)
+        returns = self.evaluator.returns(self.eval_net, self.seed + EVAL_SEED_OFFSET + step)
         mean = score = float(returns.mean())
         confirmed = self.confirmer is not None and self.solve_at is not None and mean >= self.solve_at
         if confirmed and self.confirmer is not None and cfg.confirm_episodes is not None:
             seed = self.seed + CONFIRM_SEED_OFFSET + step * cfg.confirm_episodes  # unused by other evals
-            score = float(self.confirmer.returns(self.q_net, seed).mean())
+            score = float(self.confirmer.returns(self.eval_net, seed).mean())
         row = {
             "step": step,
             "eval_mean": mean,
