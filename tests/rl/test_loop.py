@@ -6,8 +6,9 @@ import torch
 
 from dlrl.config.dqn import DQNConfig
 from dlrl.errors import CheckpointError
-from dlrl.rl.agent import load_q_network
-from dlrl.rl.loop import train_dqn
+from dlrl.rl.agent import env_maker, load_q_network
+from dlrl.rl.evaluate import GreedyEvaluator
+from dlrl.rl.loop import EVAL_SEED_OFFSET, DQNTrainer, train_dqn
 from dlrl.train.checkpoint import load_checkpoint
 
 TINY = {
@@ -168,3 +169,38 @@ def test_no_confirmation_when_switched_off(tmp_path):
         assert trainer.result.evals[0]["confirmed"] == 0
     finally:
         trainer.close()
+
+
+def test_eval_ema_averages_the_online_weights_after_each_update(tmp_path):
+    decay = 0.9
+    trainer = DQNTrainer(tiny(eval_ema=decay, train_freq=1, gradient_steps=1, eval_every=1000), "epsilon", 0)
+    try:
+        expected = [p.detach().clone() for p in trainer.q_net.parameters()]
+        for step in range(1, 130):
+            trainer.train(step)
+            if step >= trainer.learn_from:  # one update per step from learning_starts on
+                for average, online in zip(expected, trainer.q_net.parameters(), strict=True):
+                    average.lerp_(online.detach(), 1.0 - decay)
+        averaged = list(trainer.eval_net.parameters())
+        assert all(torch.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(averaged, expected, strict=True))
+        assert not all(torch.equal(a, b) for a, b in zip(averaged, trainer.q_net.parameters(), strict=True))
+    finally:
+        trainer.close()
+
+
+def test_eval_ema_changes_what_is_evaluated_and_kept_not_the_training(tmp_path):
+    # long enough for greedy policies that differ (the tiny runs' all balance ~9 steps)
+    learning = {"total_steps": 1000, "eval_every": 500, "confirm_episodes": None, "figures": False}
+    online = train_dqn(DQNConfig.model_validate(learning), "epsilon", 0, tmp_path / "online")
+    cfg = DQNConfig.model_validate({**learning, "eval_ema": 0.99})
+    averaged = train_dqn(cfg, "epsilon", 0, tmp_path / "averaged")
+    assert averaged.episodes == online.episodes and averaged.updates == online.updates
+    means = {run: [e["eval_mean"] for e in r.evals] for run, r in (("online", online), ("ema", averaged))}
+    assert means["online"] != means["ema"]
+    net = load_q_network(tmp_path / "averaged" / "best.pt", cfg)  # best.pt: the weights evaluated
+    evaluator = GreedyEvaluator(env_maker(cfg), cfg.eval_episodes)
+    try:
+        mean = float(evaluator.returns(net, EVAL_SEED_OFFSET + averaged.best_step).mean())
+    finally:
+        evaluator.close()
+    assert mean == averaged.best_eval

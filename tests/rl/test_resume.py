@@ -45,6 +45,7 @@ PIXELS = {
     # augmented replay batches draw their shifts from the agent's generator: a resume must restore it
     "pixels": {"size": [12, 36], "frame_stack": 3, "augment_shift": 1},
     "n_step": 2,  # n-step returns are summed from the replay memory at sampling: nothing more to restore
+    "eval_ema": 0.9,  # the evaluated weights' average is part of the run
     "model": {"hidden_sizes": [16], "conv_channels": [4, 8], "conv_kernels": [4, 3], "conv_strides": [2, 1]},
 }
 
@@ -69,8 +70,10 @@ def test_resumed_trainer_continues_bit_for_bit(base, tmp_path):
     assert resumed.episodes == whole.episodes and resumed.updates == whole.updates
     assert _without_seconds(resumed.evals) == _without_seconds(whole.evals)
     a, b = load_checkpoint(tmp_path / "whole" / "last.pt"), load_checkpoint(tmp_path / "part" / "last.pt")
-    for key in ("model", "target"):
-        assert all(torch.equal(a[key][k], b[key][k]) for k in a[key])
+    for key in ("model", "target", "eval_ema"):
+        if key in a or key in b:
+            assert all(torch.equal(a[key][k], b[key][k]) for k in a[key])
+    assert ("eval_ema" in a) == (base is PIXELS)
     assert resumed.checkpoint["bytes"] > resumed.checkpoint["replay_bytes"] > 0
 
 
