@@ -158,6 +158,9 @@ class DQNConfig(ExperimentConfig):
     confirm_episodes: int | None = Field(100, gt=0)
     """An evaluation reaching the solve return is re-checked on this many fresh greedy episodes, and that mean
     is what counts for best.pt, solving and early stopping (None: the eval_episodes mean counts)."""
+    confirm_from: float | None = None
+    """Periodic evaluations whose mean reaches this are confirmed (None: those reaching the solve return):
+    lower, the candidates for best.pt below the solve return are compared on more episodes too."""
     final_episodes: int = Field(100, gt=0)
     """Greedy episodes of the final evaluation of the best checkpoint."""
     solve_return: float | None = None

@@ -106,6 +106,7 @@ class DQNTrainer:
         self.maker = env_maker(cfg)
         self.info = info = env_info(self.maker)
         self.solve_at = cfg.solve_return if cfg.solve_return is not None else info.reward_threshold
+        self.confirm_at = cfg.confirm_from if cfg.confirm_from is not None else self.solve_at
         self.replay = build_replay(cfg, info)  # first: a replay memory too large fails before anything else
         torch.manual_seed(seed)
         self.q_net = build_q_network(cfg, info)
@@ -127,7 +128,7 @@ class DQNTrainer:
         # a high periodic evaluation is re-checked on more episodes before it counts (noisy 20-episode means)
         self.confirmer = (
             GreedyEvaluator(self.maker, cfg.confirm_episodes)
-            if cfg.confirm_episodes is not None and self.solve_at is not None
+            if cfg.confirm_episodes is not None and self.confirm_at is not None
             else None
         )
         self._obs_tensor = torch.zeros((1, *info.obs_shape))  # reused for every action choice
@@ -391,13 +392,14 @@ class DQNTrainer:
         """Greedy evaluation; keeps best.pt and last.pt; True when training should stop.
 
         The score that picks best.pt, marks the solve step and stops early is the eval_episodes mean, or, when
-        that reaches the solve return, the mean of confirm_episodes further episodes on their own env seeds
-        (a lucky 20-episode evaluation of an unstable policy must not become best.pt nor stop training).
+        that reaches confirm_from (default: the solve return), the mean of confirm_episodes more episodes on
+        their own env seeds (a lucky 20-episode evaluation of an unstable policy must not become best.pt nor
+        stop training).
         """
         result, cfg = self.result, self.cfg
         returns = self.evaluator.returns(self.eval_net, self.seed + EVAL_SEED_OFFSET + step)
         mean = score = float(returns.mean())
-        confirmed = self.confirmer is not None and self.solve_at is not None and mean >= self.solve_at
+        confirmed = self.confirmer is not None and self.confirm_at is not None and mean >= self.confirm_at
         if confirmed and self.confirmer is not None and cfg.confirm_episodes is not None:
             seed = self.seed + CONFIRM_SEED_OFFSET + step * cfg.confirm_episodes  # unused by other evals
             score = float(self.confirmer.returns(self.eval_net, seed).mean())
