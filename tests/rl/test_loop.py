@@ -158,6 +158,26 @@ def test_high_evaluation_counts_only_once_confirmed_on_more_episodes(tmp_path):
         trainer.close()
 
 
+def test_confirm_from_compares_candidates_below_the_solve_return_on_more_episodes(tmp_path):
+    from dlrl.rl.loop import DQNTrainer
+
+    trainer = DQNTrainer(tiny(confirm_episodes=3, confirm_from=400.0), "epsilon", 0, tmp_path)
+    real = trainer.confirmer
+    trainer.evaluator = FixedReturns([380, 380], [460, 470], [440, 440])
+    trainer.confirmer = FixedReturns([400, 410, 420], [450, 440, 430])
+    try:
+        evaluate_at(trainer, 100)  # 380: below 400, counts as it is
+        evaluate_at(trainer, 200)  # a lucky 465, confirmed at 410
+        evaluate_at(trainer, 300)  # 440, confirmed at 440: the better policy keeps best.pt
+        assert [r["confirmed"] for r in trainer.result.evals] == [0, 1, 1]
+        assert [r["score"] for r in trainer.result.evals] == [380, 410, 440]
+        assert load_checkpoint(tmp_path / "best.pt")["step"] == 300
+        assert trainer.result.solved_step is None  # confirmed, but below the solve return (475)
+    finally:
+        trainer.confirmer = real
+        trainer.close()
+
+
 def test_no_confirmation_when_switched_off(tmp_path):
     from dlrl.rl.loop import DQNTrainer
 
