@@ -302,7 +302,6 @@ PIXEL_PRESETS: dict[str, dict[str, Any]] = {
         "lr": 5e-4,  # with 3-step returns, CartPole seed 1: 462 at 90k steps where 2.5e-4 had 268 (README)
         "huber": True,
         "n_step": 3,  # CartPole seed 0: 241 at 70k steps where one-step returns had 63 (README)
-        "eval_ema": 0.9995,  # evaluate weights averaged over ~2000 updates: steadier greedy policies (README)
         "exploration": {"epsilon_steps": 30_000, "epsilon_end": 0.02},
         "eval_every": 10_000,
         "eval_episodes": 10,
