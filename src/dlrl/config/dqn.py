@@ -154,10 +154,11 @@ class DQNConfig(ExperimentConfig):
     eval_every: int = Field(100, gt=0)
     """Env steps between greedy evaluations (separate env instances); often: good policies can be brief."""
     eval_episodes: int = Field(10, gt=0)
-    """Greedy episodes per periodic evaluation (a mean reaching the solve return is then confirmed)."""
+    """Greedy episodes per periodic evaluation (a mean reaching confirm_from is then confirmed)."""
     confirm_episodes: int | None = Field(100, gt=0)
-    """An evaluation reaching the solve return is re-checked on this many fresh greedy episodes, and that mean
-    is what counts for best.pt, solving and early stopping (None: the eval_episodes mean counts)."""
+    """An evaluation reaching confirm_from (the solve return) is re-checked on this many fresh greedy
+    episodes, and that mean is what counts for best.pt, solving and early stopping (None: the
+    eval_episodes mean)."""
     confirm_from: float | None = None
     """Periodic evaluations whose mean reaches this are confirmed (None: those reaching the solve return):
     lower, the candidates for best.pt below the solve return are compared on more episodes too."""
