@@ -26,6 +26,7 @@ TINY = {
     "log_every": 50,
     "checkpoint_every": None,
     "model": {"hidden_sizes": [8]},
+    "eval_ema": 0.9,  # last.pt then holds the evaluated weights' average too
 }
 
 
@@ -52,6 +53,11 @@ CASES = {
     "global-rng": (lambda s: s.update(torch_global_rng=torch.zeros(3)), "generator"),
     "target": (lambda s: s.update(target={k: torch.zeros(2) for k in s["target"]}), "another architecture"),
     "optimizer": (_opt_moment, "optimizer state does not match"),
+    "eval-ema": (
+        lambda s: s.update(eval_ema={k: torch.zeros(2) for k in s["eval_ema"]}),
+        "another architecture",
+    ),
+    "eval-ema-list": (lambda s: s.update(eval_ema=[1]), "not a state dict of tensors"),
     "run-none": (lambda s: s.update(run=None), "run is NoneType, not the run's state"),
     "run-actions": (lambda s: s["run"].update(episode_actions=torch.tensor([7, 9])), "episode"),
     "best-eval": (lambda s: s.update(best_eval="x"), "best_eval is a str"),
