@@ -85,8 +85,6 @@ def test_checkpoint_from_another_env_or_network_is_refused(tmp_path):
 
 
 def test_reset_networks_keeps_replay_and_syncs_target(tmp_path):
-    from dlrl.rl.loop import DQNTrainer
-
     trainer = DQNTrainer(tiny(), "epsilon", 0)
     try:
         trainer.train(200)
@@ -130,8 +128,6 @@ def evaluate_at(trainer, step: int) -> bool:
 
 
 def test_high_evaluation_counts_only_once_confirmed_on_more_episodes(tmp_path):
-    from dlrl.rl.loop import DQNTrainer
-
     # solve return 475 (CartPole-v1), stop at 500; 20-episode means stand in as 2 and 3 numbers
     trainer = DQNTrainer(tiny(confirm_episodes=3, stop_return=500.0), "epsilon", 0, tmp_path)
     real = trainer.confirmer
@@ -159,8 +155,6 @@ def test_high_evaluation_counts_only_once_confirmed_on_more_episodes(tmp_path):
 
 
 def test_confirm_from_compares_candidates_below_the_solve_return_on_more_episodes(tmp_path):
-    from dlrl.rl.loop import DQNTrainer
-
     trainer = DQNTrainer(tiny(confirm_episodes=3, confirm_from=400.0), "epsilon", 0, tmp_path)
     real = trainer.confirmer
     trainer.evaluator = FixedReturns([380, 380], [460, 470], [440, 440])
@@ -179,8 +173,6 @@ def test_confirm_from_compares_candidates_below_the_solve_return_on_more_episode
 
 
 def test_no_confirmation_when_switched_off(tmp_path):
-    from dlrl.rl.loop import DQNTrainer
-
     trainer = DQNTrainer(tiny(confirm_episodes=None, stop_return=500.0), "epsilon", 0, tmp_path)
     assert trainer.confirmer is None
     trainer.evaluator = FixedReturns([500, 500])
