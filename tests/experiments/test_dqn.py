@@ -265,6 +265,10 @@ def test_presets_follow_the_env_and_user_keys_win() -> None:
     assert pixels.pixels.crop == [160, 320, 0, 600] and pixels.model.dueling and pixels.lr == 1e-3
     assert pixels.total_steps == 200_000 and cartpole.obs_type == "state"
     assert pixels.n_step == 3 and pixels.pixels.action_repeat == 2 and cartpole.n_step == 1
+    assert pixels.eval_ema == 0.9995 and pixels.confirm_from == 400 and cartpole.eval_ema is None
+    # confirm_from is a CartPole return; another env's pixel agent confirms from its own solve return
+    acrobot_pixels = resolve_config(entry, overrides=["env=Acrobot-v1", "obs_type=pixels"])
+    assert acrobot_pixels.eval_ema == 0.9995 and acrobot_pixels.confirm_from is None
     # one key of a section the preset sets keeps the preset's other keys of that section (the section's
     # class defaults used to fill it first: the crop and the exploration schedule fell back to them)
     repeat = resolve_config(entry, overrides=["obs_type=pixels", "pixels.action_repeat=2"])
