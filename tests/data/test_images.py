@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dlrl.config import DataConfig
 from dlrl.data.augment import random_hflip, random_shift, translate
@@ -66,6 +69,29 @@ def test_random_shift_with_edge_repeats_the_border_pixels() -> None:
     moved_down = [i for i in range(50) if torch.all(zero_filled[i, :, 0, :] == 0)]
     assert moved_down and all(torch.equal(shifted[i, :, 0], shifted[i, :, 1]) for i in moved_down)
     assert torch.equal(shifted[:, 1] - shifted[:, 0], torch.full((50, 3, 3), 9, dtype=torch.uint8))
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(
+    shape=st.tuples(*(st.integers(1, n) for n in (5, 3, 7, 9))),
+    max_shift=st.integers(1, 3),
+    edge=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_random_shift_is_a_window_of_the_padded_image(
+    shape: tuple[int, int, int, int], max_shift: int, edge: bool, seed: int
+) -> None:
+    """Each image is the h x w window at its own drawn offset in the image padded by max_shift (zeros, or the
+    edge pixels repeated): a slice per image, the slow obvious way, against the one gather of random_shift."""
+    images = torch.rand(shape, generator=torch.Generator().manual_seed(seed))
+    shifted = random_shift(images, max_shift, torch.Generator().manual_seed(seed), edge=edge)
+    draws = torch.Generator().manual_seed(seed)
+    dy = torch.randint(0, 2 * max_shift + 1, (shape[0],), generator=draws)
+    dx = torch.randint(0, 2 * max_shift + 1, (shape[0],), generator=draws)
+    padded = F.pad(images, (max_shift,) * 4, mode="replicate" if edge else "constant")
+    h, w = shape[2:]
+    for i in range(shape[0]):
+        assert torch.equal(shifted[i], padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w])
 
 
 def test_translate_moves_every_image_and_fills_with_zeros() -> None:
