@@ -25,8 +25,9 @@ def random_shift(
         rows, cols = (rows - max_shift).clamp(0, h - 1), (cols - max_shift).clamp(0, w - 1)
     else:
         source, width = F.pad(images, (max_shift,) * 4), w + 2 * max_shift  # (B, C, H + 2s, W + 2s)
-    # One gather along each image's flattened pixels: 3-7x faster than indexing with four index tensors
-    # (a 256-image Fashion-MNIST batch: 1.04 -> 0.32 ms), the same values.
+    # One gather along each image's flattened pixels, the same values as indexing with four index tensors
+    # but 3-8x faster (2 threads: a 256-image Fashion-MNIST batch 1.04 -> 0.32 ms, a replay batch of 32
+    # uint8 4x32x96 frame stacks 2.0 -> 0.3 ms).
     pixels = (rows[:, :, None] * width + cols[:, None, :]).view(b, 1, h * w).expand(b, c, h * w)
     return source.flatten(2).gather(2, pixels).view(b, c, h, w)
 
