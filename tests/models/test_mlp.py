@@ -6,16 +6,19 @@ import torch
 from dlrl.models.mlp import ByteDropout
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])  # bf16: the classifier's autocast
 @pytest.mark.parametrize("p", [0.1, 0.2, 0.5])
-def test_drops_the_asked_fraction_and_keeps_the_expectation(p):
+def test_drops_the_asked_fraction_and_keeps_the_expectation(p, dtype):
     torch.manual_seed(0)
     dropout = ByteDropout(p).train()
-    out = dropout(torch.ones(400, 1000))
+    out = dropout(torch.ones(400, 1000, dtype=dtype))
+    assert out.dtype == dtype
     dropped = float((out == 0).float().mean())
     assert dropped == pytest.approx(round(p * 256) / 256, abs=0.003)  # 400k draws: sd 0.0007
-    assert float(out.mean()) == pytest.approx(1.0, abs=0.01)
+    assert float(out.float().mean()) == pytest.approx(1.0, abs=0.01)
     kept = out.unique()
-    assert len(kept) == 2 and kept[0] == 0 and float(kept[1]) == pytest.approx(256 / (256 - round(p * 256)))
+    scale = torch.tensor(256 / (256 - round(p * 256)), dtype=dtype)
+    assert len(kept) == 2 and kept[0] == 0 and kept[1] == scale
 
 
 def test_bytes_are_uniform():
