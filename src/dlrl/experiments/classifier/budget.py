@@ -16,15 +16,14 @@ import numpy as np
 import torch
 
 from dlrl.config.classifier import ClassifierConfig, stored_warmup
-from dlrl.data.batching import Batches
 from dlrl.data.images import ImageData
 from dlrl.experiments.classifier.model import (
     build_model,
-    make_augment,
     make_step,
     native_bf16,
     predict,
     prediction_view_count,
+    training_batches,
     use_bf16,
 )
 from dlrl.progress import format_seconds
@@ -82,14 +81,7 @@ def time_schedule(cfg: ClassifierConfig, data: ImageData, device: torch.device) 
     gpus = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=gpus):
         scratch = build_model(cfg, data.image_shape, len(data.classes)).to(device)
-        batches = Batches(
-            data.train_x,
-            data.train_y,
-            batch_size=cfg.batch_size,
-            shuffle=True,
-            seed=cfg.seed,
-            transform=make_augment(cfg),
-        )
+        batches = training_batches(cfg, data)
         epochs = cfg.epochs if isinstance(cfg.epochs, int) else cfg.max_epochs  # the schedule's, as built
         optimizer, _, _ = make_optimization(scratch.parameters(), cfg.optim, epochs, len(batches))
         step = make_step(cfg.label_smoothing, bf16)

@@ -143,9 +143,9 @@ def architecture_layers(model: MLPClassifier) -> list[tuple[str, str, int]]:
     return layers
 
 
-def make_trainer(cfg: ClassifierConfig, model: nn.Module, data: ImageData, device: torch.device) -> Trainer:
-    """The network's trainer on the training split (augmented), validated on the validation split."""
-    train_batches = Batches(
+def training_batches(cfg: ClassifierConfig, data: ImageData) -> Batches:
+    """The training split in shuffled, augmented batches seeded by the run (training's and the timing's)."""
+    return Batches(
         data.train_x,
         data.train_y,
         batch_size=cfg.batch_size,
@@ -153,6 +153,11 @@ def make_trainer(cfg: ClassifierConfig, model: nn.Module, data: ImageData, devic
         seed=cfg.seed,
         transform=make_augment(cfg),
     )
+
+
+def make_trainer(cfg: ClassifierConfig, model: nn.Module, data: ImageData, device: torch.device) -> Trainer:
+    """The network's trainer on the training split (augmented), validated on the validation split."""
+    train_batches = training_batches(cfg, data)
     optimizer, scheduler, per_batch = make_optimization(
         live_model(model).parameters(), cfg.optim, cfg.epochs, len(train_batches)
     )
