@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from dlrl.cli import main
 from dlrl.config.classifier import ClassifierConfig
@@ -269,17 +270,51 @@ def test_a_budget_smaller_than_an_epoch_trains_one_epoch_of_the_short_recipe(tmp
     assert _summary(full)["recipe"] == "full" and "  max_shift: 1\n" in (full / "config.yaml").read_text()
 
 
-def test_the_short_recipe_changes_only_settings_at_their_defaults() -> None:
-    short, changes = ClassifierConfig().with_short_recipe()
-    assert changes == ClassifierConfig.SHORT_RECIPE
+def test_the_recipes_change_only_settings_at_their_defaults() -> None:
     help_text = " ".join(str(ClassifierConfig.model_fields["recipe"].description).split())
-    for key, value in ClassifierConfig.SHORT_RECIPE.items():
-        assert f"{key}={value}" in help_text, key  # --help says what the short recipe changes
+    for recipe, values in ClassifierConfig.RECIPES.items():
+        assert ClassifierConfig().with_recipe(recipe)[1] == values
+        for key, value in values.items():
+            assert f"{key}={value}" in help_text, (recipe, key)  # --help names them
+    short = ClassifierConfig().with_recipe("short")[0]
     assert (short.model.hidden_sizes, short.augment.max_shift, short.batch_size) == ([512, 256], 0, 128)
+    assert ClassifierConfig().with_recipe("narrow")[0].model.hidden_sizes == [1024, 128]
     given = ClassifierConfig.model_validate({"model": {"hidden_sizes": [64]}, "batch_size": 32})
-    short, changes = given.with_short_recipe()
+    short, changes = given.with_recipe("short")
     assert changes == {"augment.max_shift": 0}
     assert (short.model.hidden_sizes, short.augment.max_shift, short.batch_size) == ([64], 0, 32)
+    assert given.with_recipe("narrow") == (given, {})
+
+
+@pytest.mark.parametrize(
+    ("seconds_per_epoch", "chosen", "epochs"),
+    [
+        ({(1024, 1024): 1.0}, "full", 3),  # 3 of max_epochs=3 fit the 3 s budget
+        ({(1024, 1024): 2.0, (1024, 128): 1.0}, "narrow", 3),  # full: 1 fits, fewer than 2/3 of 3
+        ({(1024, 1024): 2.0, (1024, 128): 2.0, (512, 256): 1.0}, "short", 3),
+        ({(1024, 1024): 9.0, (1024, 128): 9.0, (512, 256): 9.0}, "short", 1),  # the last one, even so
+    ],
+)
+def test_recipe_auto_takes_the_first_recipe_that_fits_enough_epochs(
+    seconds_per_epoch: dict, chosen: str, epochs: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Timings per network (the machine's speed is not what is tested): full, then narrow, then short, the
+    first of which two thirds of max_epochs fit time_budget; its settings are what config.yaml records."""
+    from dlrl.experiments.classifier import budget
+
+    timed = lambda cfg, data, device: (seconds_per_epoch[tuple(cfg.model.hidden_sizes)], 0.1, 40)  # noqa: E731
+    monkeypatch.setattr(budget, "time_schedule", timed)
+    out = tmp_path / "run"
+    default_network = [arg for arg in TINY if not arg.startswith("model.hidden_sizes")]
+    args = [*default_network, "epochs=auto", "time_budget=3", "max_epochs=3", "figures=false"]
+    assert main(["-q", "classify", "--out", str(out), *args]) == 0
+    summary = _summary(out)
+    assert (summary["recipe"], summary["epochs"], summary["epochs_run"]) == (chosen, epochs, epochs)
+    full_timing = None if chosen == "full" else seconds_per_epoch[(1024, 1024)]
+    assert summary["full_recipe_seconds_per_epoch"] == full_timing
+    stored = ClassifierConfig.model_validate(yaml.safe_load((out / "config.yaml").read_text()))
+    assert stored.recipe == chosen
+    assert stored.model.hidden_sizes == ClassifierConfig().with_recipe(chosen)[0].model.hidden_sizes
 
 
 def test_an_interrupted_short_recipe_run_resumes_with_it(tmp_path: Path, interrupt_at_epoch) -> None:
@@ -324,6 +359,11 @@ def test_the_plan_line_names_epochs_precision_and_eta() -> None:
     assert (
         "at 3.84 s per epoch, timed on 40 batches; short recipe (batch_size=128): the full one fits 21 of "
         "max_epochs=90 at 7.30 s per epoch)" in describe_plan(cfg, short, cpu)
+    )
+    changes = {"model.hidden_sizes": [1024, 128]}
+    narrow = EpochPlan(80, "time_budget", "bf16", 1.6, 2.0, 40, "narrow", changes, 3.3)
+    assert "; narrow recipe (model.hidden_sizes=[1024, 128]): the full one fits 48 of" in describe_plan(
+        cfg, narrow, cpu
     )
 
 

@@ -68,10 +68,12 @@ class ClassifierConfig(ExperimentConfig):
     # Measured in fp32 on an AVX2-only AMD EPYC (Fashion-MNIST): the full recipe cut to the 18-20 epochs that
     # fit 160 s gave 90.00-90.16%; 512-256 without shifts at batch 128, 48-50 epochs, 91.03-91.14% (seeds
     # 0-2). Shifts and width pay off only over long schedules (README, "The machine decides the epochs").
-    recipe: Literal["auto", "full", "short"] = "auto"
-    """full: the settings as they are; short: model.hidden_sizes=[512, 256], augment.max_shift=0 and
-batch_size=128 for those still at their defaults; auto: short when epochs=auto and fewer than half of
-max_epochs epochs of the full recipe fit time_budget (e.g. fp32 on a CPU without native bf16), else full."""
+    # In bf16 on an EPYC without AMX the full recipe fits ~40 epochs (91.1%), 1024-128 61-86 (91.15-91.53%).
+    recipe: Literal["auto", "full", "narrow", "short"] = "auto"
+    """full: the settings as they are; narrow: model.hidden_sizes=[1024, 128] if still at its default; short:
+model.hidden_sizes=[512, 256], augment.max_shift=0 and batch_size=128 for those still at their defaults;
+auto (with epochs=auto): the first of full, narrow and short of which two thirds of max_epochs fit
+time_budget (else short), e.g. narrow with bf16 on a CPU without AMX, short in fp32 without native bf16."""
     batch_size: int = Field(256, gt=0)
     """Mini-batch size."""
     # Off by default: with the one-cycle schedule (lr annealed to 0) it measured 91.22% vs 91.25% without
@@ -93,30 +95,32 @@ max_epochs epochs of the full recipe fit time_budget (e.g. fp32 on a CPU without
     """Matmul precision: bf16 autocast (auto: on CUDA and on CPUs with native bf16, e.g. AMX), or fp32."""
 
     QUICK: ClassVar[dict[str, Any]] = {"epochs": 2, "data.limit": 5000, "model.hidden_sizes": [256]}
-    # recipe=short (the recipe field's help text names these values too)
-    SHORT_RECIPE: ClassVar[dict[str, Any]] = {
-        "model.hidden_sizes": [512, 256],
-        "augment.max_shift": 0,
-        "batch_size": 128,
+    # What each recipe changes (the recipe field's help text names these values too), in the order
+    # recipe=auto tries them.
+    RECIPES: ClassVar[dict[str, dict[str, Any]]] = {
+        "full": {},
+        "narrow": {"model.hidden_sizes": [1024, 128]},
+        "short": {"model.hidden_sizes": [512, 256], "augment.max_shift": 0, "batch_size": 128},
     }
 
-    def with_short_recipe(self) -> tuple[ClassifierConfig, dict[str, Any]]:
-        """This config with SHORT_RECIPE's values for the settings still at their defaults (a setting given
+    def with_recipe(self, recipe: str) -> tuple[ClassifierConfig, dict[str, Any]]:
+        """This config with ``recipe``'s values for the settings still at their defaults (a setting given
         otherwise stays as given), and the changes made."""
         current, default = self.model_dump(mode="json"), ClassifierConfig().model_dump(mode="json")
         changes = {
             key: value
-            for key, value in self.SHORT_RECIPE.items()
+            for key, value in self.RECIPES[recipe].items()
             if lookup(current, key) == lookup(default, key) != value
         }
         if not changes:
             return self, changes
-        return build_config(ClassifierConfig, apply_overrides(current, changes), "recipe=short"), changes
+        return build_config(ClassifierConfig, apply_overrides(current, changes), f"recipe={recipe}"), changes
 
     def settled_like(self, stored: dict[str, Any]) -> dict[str, Any]:
-        # recipe=auto that became short also changed the settings of SHORT_RECIPE
-        short = self.recipe == "auto" and stored.get("recipe") == "short"
-        settled = ExperimentConfig.settled_like(self.with_short_recipe()[0] if short else self, stored)
+        # a recipe, given or chosen by recipe=auto, also changed the settings of RECIPES
+        recipe = stored.get("recipe") if self.recipe == "auto" else self.recipe
+        recipe_applied = self.with_recipe(recipe)[0] if recipe in self.RECIPES else self
+        settled = ExperimentConfig.settled_like(recipe_applied, stored)
         # epochs=auto also fixed one-cycle's warm-up in epochs (experiments/classifier/budget.py, settled)
         if self.epochs == "auto" and self.optim.warmup_epochs is None:
             settled["optim"]["warmup_epochs"] = stored_warmup(stored)

@@ -267,8 +267,8 @@ class ClassifierAdapter(PoolAdapter):
         self, cfg: ClassifierConfig, data: Pool, train_idx: np.ndarray, val_idx: np.ndarray, fold: int
     ) -> Trainer:
         image_shape, num_classes = data.extra
-        if cfg.recipe == "short":  # auto means full here: no timing decides a trial's settings
-            cfg = cfg.with_short_recipe()[0]
+        if cfg.recipe != "auto":  # auto means full here: no timing decides a trial's settings
+            cfg = cfg.with_recipe(cfg.recipe)[0]
         bf16 = use_bf16(cfg, resolve_device(cfg.device))  # the same arithmetic as the final run
         return pool_trainer(
             cfg.model_copy(update={"epochs": self.epochs(cfg)}),  # the schedule's length

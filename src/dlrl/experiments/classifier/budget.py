@@ -1,6 +1,6 @@
 """epochs=auto: how many epochs fit the time budget on this machine, timed on a few real batches before
-training, which recipe (full or short) makes the most of them, and the line that says so (chosen epochs,
-recipe, precision, ETA)."""
+training, which recipe (full, narrow or short) makes the most of them, and the line that says so (chosen
+epochs, recipe, precision, ETA)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ WARMUP_BATCHES, TIMED_BATCHES = 3, 40
 # batches timed beforehand are a second of a shared machine whose speed moves by a third within seconds
 # (a 2-core cloud EPYC: timed 3.60 s per epoch, then ran at 3.01, so 36 epochs where 43 fitted).
 REPLAN_AFTER = 3
+# recipe=auto keeps the first recipe of which this share of max_epochs fits the budget: the full one's width
+# and shifts pay off over about 60 of its 90 epochs (91.44-91.52% at 60 with native bf16 and AMX; cut to the
+# 38-49 that fit without AMX 91.1%, like the short recipe's).
+ENOUGH_OF_MAX_EPOCHS = 2 / 3
 
 
 @dataclass
@@ -52,9 +56,9 @@ class EpochPlan:
     seconds_per_epoch: float | None = None  # estimated: training batches and validation
     test_seconds: float | None = None  # estimated: the final test prediction (every view)
     timed_batches: int = 0
-    recipe: str = "full"  # "full" or "short" (ClassifierConfig.SHORT_RECIPE)
-    recipe_changes: dict[str, Any] = field(default_factory=dict)  # what the short recipe changed
-    full_seconds_per_epoch: float | None = None  # recipe=auto chose short: the full recipe's timing
+    recipe: str = "full"  # a key of ClassifierConfig.RECIPES
+    recipe_changes: dict[str, Any] = field(default_factory=dict)  # what that recipe changed
+    full_seconds_per_epoch: float | None = None  # recipe=auto chose another recipe: the full one's timing
     first_epochs: int | None = None  # set again after REPLAN_AFTER epochs: the epochs chosen before training
     replanned_seconds_per_epoch: float | None = None  # ... at this speed, the mean of those epochs
 
@@ -113,34 +117,35 @@ def plan_epochs(
 ) -> tuple[ClassifierConfig, EpochPlan]:
     """The config this run trains and how many epochs: as configured, the interrupted run's choice on
     resume, or (epochs=auto) as many as fit ``cfg.time_budget`` at the speed timed on this machine, capped
-    at ``cfg.max_epochs``; with recipe=auto, the short recipe when the full one fits fewer than half of
-    them. The config returned has its epochs and recipe settled, as config.yaml records them."""
+    at ``cfg.max_epochs``; with recipe=auto, in the recipe that fits enough of them (ENOUGH_OF_MAX_EPOCHS).
+    The config returned has its epochs and recipe settled, as config.yaml records them."""
     precision = "bf16" if use_bf16(cfg, device) else "fp32"
     last = run_dir.checkpoints / "last.pt"
     if cfg.epochs == "auto" and resume and last.is_file():
         stored = load_checkpoint(last).get("config", {})
         chosen = stored.get("epochs")
         if isinstance(chosen, int) and not isinstance(chosen, bool):
-            recipe = "short" if stored.get("recipe") == "short" else "full"
-            if recipe == "short":
-                cfg = cfg.with_short_recipe()[0]
+            recipe = stored["recipe"] if stored.get("recipe") in ClassifierConfig.RECIPES else "full"
+            cfg = cfg.with_recipe(recipe)[0]
             warmup = stored_warmup(stored)
             plan = EpochPlan(chosen, "checkpoint", precision, recipe=recipe)
             return settled(cfg, chosen, recipe, warmup), plan
-    recipe = "short" if cfg.recipe == "short" else "full"
-    cfg, changes = cfg.with_short_recipe() if recipe == "short" else (cfg, {})
+    recipe = "full" if cfg.recipe == "auto" else cfg.recipe
+    given, (cfg, changes) = cfg, cfg.with_recipe(recipe)
     # Timed for the ETA too when the epochs are given: a second or two of a run that takes minutes.
     timing = time_schedule(cfg, data, device)
     if cfg.epochs != "auto":
         plan = EpochPlan(int(cfg.epochs), "config", precision, *timing, recipe, changes)
         return settled(cfg, plan.epochs, recipe), plan
     full_per_epoch = None
-    full_fits = epochs_within(cfg.time_budget, timing[0], cfg.max_epochs)
-    if cfg.recipe == "auto" and full_fits < cfg.max_epochs / 2:
-        full_per_epoch, recipe = timing[0], "short"
-        cfg, changes = cfg.with_short_recipe()
-        if changes:
-            timing = time_schedule(cfg, data, device)
+    if cfg.recipe == "auto":
+        full_timing, enough = timing, ENOUGH_OF_MAX_EPOCHS * cfg.max_epochs
+        for fallback in list(ClassifierConfig.RECIPES)[1:]:  # narrow, then short
+            if epochs_within(cfg.time_budget, timing[0], cfg.max_epochs) >= enough:
+                break
+            recipe, (cfg, changes) = fallback, given.with_recipe(fallback)
+            timing = time_schedule(cfg, data, device) if changes else full_timing
+            full_per_epoch = full_timing[0]
     epochs = epochs_within(cfg.time_budget, timing[0], cfg.max_epochs)
     plan = EpochPlan(epochs, "time_budget", precision, *timing, recipe, changes, full_per_epoch)
     return settled(cfg, epochs, recipe, round(DEFAULT_WARMUP_SHARE * epochs, 2)), plan
@@ -218,15 +223,15 @@ def describe_plan(cfg: ClassifierConfig, plan: EpochPlan, device: torch.device) 
             if fit_budget > cfg.max_epochs
             else f"what fits time_budget={cfg.time_budget:g} s at {timing}"
         )
-    if plan.recipe == "short" and plan.full_seconds_per_epoch is not None:
+    if plan.recipe != "full" and plan.full_seconds_per_epoch is not None:
         changed = ", ".join(f"{key}={value}" for key, value in plan.recipe_changes.items())
         fit_full = epochs_within(cfg.time_budget, plan.full_seconds_per_epoch, cfg.max_epochs)
         why += (
-            f"; short recipe ({changed or 'as given'}): the full one fits {fit_full} of max_epochs="
+            f"; {plan.recipe} recipe ({changed or 'as given'}): the full one fits {fit_full} of max_epochs="
             f"{cfg.max_epochs} at {plan.full_seconds_per_epoch:.2f} s per epoch"
         )
-    elif plan.recipe == "short":
-        why += "; short recipe"
+    elif plan.recipe != "full":
+        why += f"; {plan.recipe} recipe"
     if cfg.precision != "auto":
         arithmetic = f"precision={cfg.precision}"
     elif device.type == "cpu":
