@@ -302,7 +302,9 @@ def test_recipe_auto_takes_the_first_recipe_that_fits_enough_epochs(
     first of which two thirds of max_epochs fit time_budget; its settings are what config.yaml records."""
     from dlrl.experiments.classifier import budget
 
-    timed = lambda cfg, data, device: (seconds_per_epoch[tuple(cfg.model.hidden_sizes)], 0.1, 40)  # noqa: E731
+    def timed(cfg: ClassifierConfig, data, device) -> tuple[float, float, int]:
+        return seconds_per_epoch[tuple(cfg.model.hidden_sizes)], 0.1, 40
+
     monkeypatch.setattr(budget, "time_schedule", timed)
     out = tmp_path / "run"
     default_network = [arg for arg in TINY if not arg.startswith("model.hidden_sizes")]
