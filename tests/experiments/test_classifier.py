@@ -289,9 +289,9 @@ def test_the_recipes_change_only_settings_at_their_defaults() -> None:
 @pytest.mark.parametrize(
     ("seconds_per_epoch", "chosen", "epochs"),
     [
-        ({(1024, 1024): 1.0}, "full", 3),  # 3 of max_epochs=3 fit the 3 s budget
-        ({(1024, 1024): 2.0, (1024, 128): 1.0}, "narrow", 3),  # full: 1 fits, fewer than 2/3 of 3
-        ({(1024, 1024): 2.0, (1024, 128): 2.0, (512, 256): 1.0}, "short", 3),
+        ({(1024, 1024): 1.0}, "full", 6),  # 6 of max_epochs=6 fit the 6 s budget
+        ({(1024, 1024): 2.0, (1024, 128): 1.5}, "narrow", 4),  # full: 3 fit, half but not 2/3 of 6
+        ({(1024, 1024): 2.0, (1024, 128): 2.0, (512, 256): 1.5}, "short", 4),
         ({(1024, 1024): 9.0, (1024, 128): 9.0, (512, 256): 9.0}, "short", 1),  # the last one, even so
     ],
 )
@@ -308,7 +308,7 @@ def test_recipe_auto_takes_the_first_recipe_that_fits_enough_epochs(
     monkeypatch.setattr(budget, "time_schedule", timed)
     out = tmp_path / "run"
     default_network = [arg for arg in TINY if not arg.startswith("model.hidden_sizes")]
-    args = [*default_network, "epochs=auto", "time_budget=3", "max_epochs=3", "figures=false"]
+    args = [*default_network, "epochs=auto", "time_budget=6", "max_epochs=6", "figures=false"]
     assert main(["-q", "classify", "--out", str(out), *args]) == 0
     summary = _summary(out)
     assert (summary["recipe"], summary["epochs"], summary["epochs_run"]) == (chosen, epochs, epochs)
