@@ -24,7 +24,8 @@ class ByteDropout(nn.Dropout):
             return super().forward(x)
         n = x.numel()
         words = torch.randint(-(2**63), 2**63 - 1, (-(-n // 8),), dtype=torch.int64)
-        # The comparison writes 1/0 straight into x's dtype: a bool mask converted afterwards took 5x longer.
+        # The comparison writes 1/0 straight into x's dtype: a bool mask converted afterwards took ~11x longer
+        # (256x1024 bf16, 2 threads: compare 158 us + conversion 235 us, against 34 us).
         keep = torch.ge(words.view(torch.uint8)[:n].view(x.shape), threshold, out=torch.empty_like(x))
         return x * keep.mul_(256 / (256 - threshold))
 
